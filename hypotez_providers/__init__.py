@@ -1,0 +1,117 @@
+"""hypotez-providers: many LLM providers behind one interface, as pluggy plugins.
+
+Call one provider::
+
+    from hypotez_providers import create_completion
+    for piece in create_completion("gpt-3.5-turbo-16k", [{"role": "user", "content": "Hi"}],
+                                   stream=True, provider="gravityengine"):
+        print(piece, end="")
+
+Write one: see :mod:`hypotez_providers.hookspecs` and ``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+from . import openai_chat
+from .api import create_completion, default_registry, list_providers
+from .context import ProviderContext
+from .errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ConfigError,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    ErrorInfo,
+    HypotezError,
+    InvalidInput,
+    MalformedResponse,
+    NotFound,
+    Overloaded,
+    PermanentError,
+    PluginError,
+    PluginFailed,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    ServerError,
+    TransientError,
+    UnknownModel,
+    UnknownProvider,
+    mask_secret,
+    redact,
+)
+from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
+from .legacy import LegacyProvider
+from .messages import ImagePart, ImageURL, Message, TextPart, validate_messages
+from .options import CompletionOptions, validate_options
+from .provider import Provider
+from .provider_info import ProviderInfo, describe_params
+from .registry import LOAD_PLUGINS_ENV, PluginRecord, Registry
+from .results import Chunk, Completion, Usage
+from .retry_after import parse_retry_after
+from .settings import ProviderSettings, Settings, default_config_path, load_settings
+from .sse import SSEDecoder, SSEEvent, iter_sse
+from .transport import HttpTransport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LOAD_PLUGINS_ENV",
+    "AuthenticationFailed",
+    "BadRequest",
+    "Chunk",
+    "Completion",
+    "CompletionOptions",
+    "ConfigError",
+    "ConnectionFailed",
+    "ContextLengthExceeded",
+    "ErrorInfo",
+    "HttpTransport",
+    "HypotezError",
+    "ImagePart",
+    "ImageURL",
+    "InvalidInput",
+    "LegacyProvider",
+    "MalformedResponse",
+    "Message",
+    "NotFound",
+    "Overloaded",
+    "PermanentError",
+    "PluginError",
+    "PluginFailed",
+    "PluginRecord",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderInfo",
+    "ProviderSettings",
+    "ProviderTimeout",
+    "RateLimited",
+    "Registry",
+    "SSEDecoder",
+    "SSEEvent",
+    "ServerError",
+    "Settings",
+    "TextPart",
+    "TransientError",
+    "UnknownModel",
+    "UnknownProvider",
+    "Usage",
+    "__version__",
+    "create_completion",
+    "default_config_path",
+    "default_registry",
+    "describe_params",
+    "hookimpl",
+    "hookspec",
+    "iter_sse",
+    "list_providers",
+    "load_settings",
+    "mask_secret",
+    "openai_chat",
+    "parse_retry_after",
+    "redact",
+    "validate_messages",
+    "validate_options",
+]

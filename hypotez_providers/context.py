@@ -1,0 +1,56 @@
+"""What a provider's hook receives besides the request: settings, address, key, HTTP client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .transport import HttpTransport
+
+if TYPE_CHECKING:
+    import requests
+
+    from .provider_info import ProviderInfo
+    from .settings import ProviderSettings
+
+
+class ProviderContext:
+    """One provider's effective settings and its pooled HTTP transport, shared by every call.
+
+    ``repr()`` never shows the key; read ``api_key`` only to build a request header.
+    """
+
+    __slots__ = ("info", "settings", "transport")
+
+    def __init__(self, info: ProviderInfo, settings: ProviderSettings) -> None:
+        self.info = info
+        self.settings = settings
+        key = settings.api_key_value
+        self.transport = HttpTransport(
+            info.name,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.timeout,
+            secrets=(key,) if key else (),
+        )
+
+    def __repr__(self) -> str:
+        return f"ProviderContext(name={self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def name(self) -> str:
+        """The provider's name."""
+        return self.info.name
+
+    @property
+    def base_url(self) -> str:
+        """The settings' ``base_url`` if given, else the provider's ``url``; no final '/'."""
+        return (self.settings.base_url or self.info.url).rstrip("/")
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key in clear, or ``None``; never log it."""
+        return self.settings.api_key_value
+
+    @property
+    def session(self) -> requests.Session:
+        """The pooled :class:`requests.Session` of this provider's transport."""
+        return self.transport.session

@@ -1,0 +1,245 @@
+"""The exception tree: one base, split the way a caller decides what to do next.
+
+- :class:`InvalidInput` — the call itself is wrong; fix it (nothing was sent).
+- :class:`ProviderError` — a provider failed. :class:`TransientError` subclasses are worth
+  retrying (``retryable`` is true); :class:`PermanentError` subclasses are not, for that provider.
+- :class:`PluginError` / :class:`ConfigError` — the installation or the settings file is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+
+class HypotezError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class InvalidInput(HypotezError, ValueError):
+    """The call is wrong (a message, an option, a model or provider name); nothing was sent.
+
+    ``field`` names the offending input (``"messages[0].role"``, ``"temperature"``, ``"model"``).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownProvider(InvalidInput):
+    """No installed provider has that name."""
+
+
+class UnknownModel(InvalidInput):
+    """The model is not served by the provider (or by any provider) asked for."""
+
+
+class ConfigError(HypotezError):
+    """The settings file cannot be used; the message names the file, and the line and key."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.key = key
+
+
+class PluginError(HypotezError):
+    """A plugin cannot be registered: bad metadata, wrong hook signature, duplicate name."""
+
+
+class ErrorInfo(BaseModel):
+    """A provider failure as data: what logs, listings and ``--json`` output carry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    provider: str
+    status: int | None
+    message: str
+    retryable: bool
+    retry_after: float | None
+
+
+class ProviderError(HypotezError):
+    """A provider failed. Says which provider, which HTTP status (if any) and the upstream's words.
+
+    ``retryable`` tells whether the same request may succeed later at the same provider;
+    ``retry_after`` is how long the upstream asked to wait, in seconds, when it said so.
+    """
+
+    retryable = False
+    advice = "try another provider"
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.upstream_message = message
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.provider}" + (f" (HTTP {self.status})" if self.status is not None else "")
+        wait = f"; retry after {self.retry_after:g}s" if self.retry_after is not None else ""
+        return f"{type(self).__name__} from {where}: {self.upstream_message}{wait}; {self.advice}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments would otherwise be lost when pickled (multiprocessing, logging).
+        return (
+            _rebuild_provider_error,
+            (type(self), self.provider, self.upstream_message, self.status, self.retry_after),
+        )
+
+    def info(self) -> ErrorInfo:
+        """Return the error as a serialisable record."""
+        return ErrorInfo(
+            kind=type(self).__name__,
+            provider=self.provider,
+            status=self.status,
+            message=self.upstream_message,
+            retryable=self.retryable,
+            retry_after=self.retry_after,
+        )
+
+
+def _rebuild_provider_error(
+    cls: type[ProviderError],
+    provider: str,
+    message: str,
+    status: int | None,
+    retry_after: float | None,
+) -> ProviderError:
+    return cls(provider, message, status=status, retry_after=retry_after)
+
+
+class TransientError(ProviderError):
+    """A failure that may pass: retrying the same provider after a wait is reasonable."""
+
+    retryable = True
+    advice = "retry later or try another provider"
+
+
+class RateLimited(TransientError):
+    """HTTP 429: the provider asks the caller to slow down (see ``retry_after``)."""
+
+    advice = "wait for the retry-after delay or try another provider"
+
+
+class ServerError(TransientError):
+    """HTTP 5xx: the provider failed on its side."""
+
+
+class Overloaded(TransientError):
+    """HTTP 503/529 or an ``overloaded`` error: the provider is temporarily out of capacity."""
+
+
+class ProviderTimeout(TransientError):
+    """The provider did not connect or answer within the timeout."""
+
+    advice = "retry, raise the timeout, or try another provider"
+
+
+class ConnectionFailed(TransientError):
+    """The connection could not be made, or broke before the answer was complete."""
+
+    advice = "check the provider's base URL, retry, or try another provider"
+
+
+class PermanentError(ProviderError):
+    """A failure that retrying the same provider will not fix."""
+
+
+class AuthenticationFailed(PermanentError):
+    """HTTP 401/403: the API key is missing, wrong or not allowed to use this model."""
+
+    advice = "set the provider's API key (see `hypotez config`) or try another provider"
+
+
+class BadRequest(PermanentError):
+    """HTTP 400/413/422: the provider rejected the request itself; fix the call."""
+
+    advice = "fix the request; other providers will most likely reject it too"
+
+
+class ContextLengthExceeded(BadRequest):
+    """The messages are too long for this model's context window."""
+
+    advice = "shorten the messages or use a model with a larger context window"
+
+
+class NotFound(PermanentError):
+    """HTTP 404: the endpoint or the model does not exist at this provider."""
+
+    advice = "check the provider's base URL and the model name"
+
+
+class MalformedResponse(PermanentError):
+    """The answer is not in the provider's wire format (HTML, bad JSON, a cut stream)."""
+
+    advice = "check the provider's base URL; try another provider"
+
+
+class PluginFailed(PermanentError):
+    """The provider's plugin raised an unexpected exception: a bug in the plugin, not upstream."""
+
+    advice = "report it to the plugin's author; try another provider"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Return ``text`` with every secret (of four characters or more) replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def mask_secret(secret: str | None) -> str:
+    """Show that a secret is set without showing it: ``***abcd`` for a long key, else ``***``."""
+    if not secret:
+        return "(not set)"
+    if len(secret) < 16:
+        return "***"
+    return f"***{secret[-4:]}"
+
+
+__all__: Sequence[str] = (
+    "AuthenticationFailed",
+    "BadRequest",
+    "ConfigError",
+    "ConnectionFailed",
+    "ContextLengthExceeded",
+    "ErrorInfo",
+    "HypotezError",
+    "InvalidInput",
+    "MalformedResponse",
+    "NotFound",
+    "Overloaded",
+    "PermanentError",
+    "PluginError",
+    "PluginFailed",
+    "ProviderError",
+    "ProviderTimeout",
+    "RateLimited",
+    "ServerError",
+    "TransientError",
+    "UnknownModel",
+    "UnknownProvider",
+    "mask_secret",
+    "redact",
+)

@@ -1,0 +1,172 @@
+"""The OpenAI chat-completions wire format, written once for every OpenAI-style provider.
+
+A provider for any endpoint that speaks it (OpenAI itself, Gravityengine, vLLM, llama.cpp's
+server, LM Studio, OpenRouter, ...) is a few lines::
+
+    @hookimpl
+    def create_completion(model, messages, stream, options, context):
+        return openai_chat.chat_completion(context, model, messages, stream, options,
+                                           path="/v1/chat/completions")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from .context import ProviderContext
+from .errors import MalformedResponse, Overloaded, ProviderError, RateLimited, ServerError
+from .options import CompletionOptions
+from .results import Chunk, Usage
+from .sse import SSEEvent
+
+DONE = "[DONE]"
+
+
+def build_payload(
+    model: str,
+    messages: list[dict[str, Any]],
+    stream: bool,
+    options: CompletionOptions,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    include_usage: bool = False,
+) -> dict[str, Any]:
+    """The JSON body of a chat-completions request: ``defaults``, then the caller's options.
+
+    ``include_usage`` asks a streaming answer to end with a usage chunk
+    (``stream_options.include_usage``), which not every compatible server understands.
+    """
+    payload: dict[str, Any] = {"model": model, "messages": messages}
+    if defaults:
+        payload.update(defaults)
+    payload.update(options.wire())
+    if stream:
+        payload["stream"] = True
+        if include_usage:
+            payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+def bearer_headers(context: ProviderContext) -> dict[str, str]:
+    """``Authorization: Bearer <key>`` when the provider has a key, else no header."""
+    key = context.api_key
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def chat_completion(
+    context: ProviderContext,
+    model: str,
+    messages: list[dict[str, Any]],
+    stream: bool,
+    options: CompletionOptions,
+    *,
+    path: str = "/v1/chat/completions",
+    headers: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    include_usage: bool = False,
+) -> Iterator[Chunk]:
+    """POST a chat completion to ``context.base_url + path``; yield its chunks.
+
+    Streams over server-sent events when ``stream`` is true, else yields one chunk. ``headers``
+    are sent as well as the bearer key header (``bearer_headers``).
+    """
+    payload = build_payload(
+        model, messages, stream, options, defaults=defaults, include_usage=include_usage
+    )
+    all_headers = bearer_headers(context)
+    if headers:
+        all_headers.update(headers)
+    url = context.base_url + path
+    if stream:
+        return parse_stream(
+            context.name, context.transport.post_sse(url, payload, headers=all_headers)
+        )
+    return iter(
+        (
+            parse_response(
+                context.name, context.transport.post_json(url, payload, headers=all_headers)
+            ),
+        )
+    )
+
+
+def parse_response(provider: str, body: Any) -> Chunk:
+    """The one chunk of a non-streamed answer: its text, finish reason, usage and model."""
+    try:
+        choice = body["choices"][0]
+        text = choice["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise MalformedResponse(
+            provider, f"answer has no choices[0].message: {json.dumps(body)[:200]}", status=200
+        ) from None
+    return Chunk(
+        text=text,
+        finish_reason=choice.get("finish_reason"),
+        usage=_usage(body.get("usage")),
+        model=body.get("model"),
+    )
+
+
+def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
+    """Turn a chat-completions event stream into chunks; stop at ``[DONE]``.
+
+    An ``error`` object in the stream raises the matching transient error. A stream that ends
+    with neither ``[DONE]`` nor a finish reason raises :class:`MalformedResponse` (truncated).
+    """
+    finished = False
+    for event in events:
+        data = event.data
+        if data == DONE:
+            return
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise MalformedResponse(provider, f"stream event is not JSON: {data[:200]!r}") from None
+        if not isinstance(obj, dict):
+            raise MalformedResponse(provider, f"stream event is not an object: {data[:200]!r}")
+        if "error" in obj:
+            raise stream_error(provider, obj["error"])
+        choices = obj.get("choices")
+        text = ""
+        finish_reason = None
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or ""
+            finish_reason = choice.get("finish_reason")
+        usage = obj.get("usage")
+        if text or finish_reason or usage:
+            finished = finished or finish_reason is not None
+            yield Chunk(
+                text=text, finish_reason=finish_reason, usage=_usage(usage), model=obj.get("model")
+            )
+    if not finished:
+        raise MalformedResponse(provider, "the stream ended before [DONE]: the answer is truncated")
+
+
+def stream_error(provider: str, error: Any) -> ProviderError:
+    """The error an upstream reported inside a stream, as a transient ProviderError."""
+    if isinstance(error, dict):
+        message = str(error.get("message") or error)
+        kind = f"{error.get('type') or ''} {error.get('code') or ''}"
+    else:
+        message, kind = str(error), ""
+    if "overloaded" in kind:
+        return Overloaded(provider, message)
+    if "rate_limit" in kind:
+        return RateLimited(provider, message)
+    return ServerError(provider, f"error event mid-stream: {message}")
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    prompt = int(raw.get("prompt_tokens") or 0)
+    completion = int(raw.get("completion_tokens") or 0)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(raw.get("total_tokens") or prompt + completion),
+    )

@@ -1,0 +1,98 @@
+"""What a provider declares about itself, and how its ``params`` are derived from its hook."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+class ProviderInfo(BaseModel):
+    """A provider's metadata, returned by its ``provider_info`` hook.
+
+    ``params`` is not written by the plugin: the registry fills it in from the signature of the
+    plugin's ``create_completion`` hook, so it always says what the hook really accepts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Unique lower-case slug: letters, digits, '-' and '_'.")
+    url: str = Field(description="The provider's home or API address (http or https).")
+    models: tuple[str, ...] = Field(min_length=1, description="Model names it serves.")
+    supports_stream: bool = Field(description="Whether it can stream an answer piece by piece.")
+    needs_auth: bool = Field(description="Whether it needs an API key.")
+    api_key_env: str | None = Field(
+        None,
+        description="The vendor's usual environment variable for the key, e.g. OPENAI_API_KEY.",
+    )
+    params: tuple[str, ...] = Field(
+        (), description="Arguments its completion hook accepts, as 'name: type' (derived)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, name: str) -> str:
+        if not _SLUG.match(name):
+            raise ValueError(
+                f"{name!r} is not a provider name: use lower-case letters, digits, '-' or '_', "
+                "starting with a letter (e.g. 'gravityengine')"
+            )
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url.rstrip("/")
+
+    @field_validator("models")
+    @classmethod
+    def _models_are_named(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not model.strip() for model in models):
+            raise ValueError("model names must not be empty")
+        return models
+
+    @property
+    def params_text(self) -> str:
+        """``params`` in the seed's form: ``(model: str, messages: list, stream: bool)``."""
+        return f"({', '.join(self.params)})"
+
+
+_STARS: dict[Any, str] = {
+    inspect.Parameter.VAR_POSITIONAL: "*",
+    inspect.Parameter.VAR_KEYWORD: "**",
+}
+
+
+def describe_params(function: Callable[..., Any]) -> tuple[str, ...]:
+    """List the parameters ``function`` accepts as ``'name: type'`` strings, by introspection."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:
+        hints = {}
+    described: list[str] = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.name == "self":
+            continue
+        prefix = _STARS.get(parameter.kind, "")
+        annotation = hints.get(parameter.name, parameter.annotation)
+        if annotation is inspect.Parameter.empty:
+            described.append(f"{prefix}{parameter.name}")
+        else:
+            described.append(f"{prefix}{parameter.name}: {_type_name(annotation)}")
+    return tuple(described)
+
+
+def _type_name(annotation: object) -> str:
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    if isinstance(annotation, str):
+        return annotation
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")

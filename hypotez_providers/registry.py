@@ -1,0 +1,250 @@
+"""Finding, checking and holding provider plugins, on pluggy's public API.
+
+Every provider, first-party or not, arrives the same way: an entry point in the group
+``hypotez_providers`` (or :meth:`Registry.register` for an in-process plugin). A plugin that
+cannot be imported or fails its checks is recorded as broken with the reason; it never stops
+the others from loading.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from . import hookspecs
+from .errors import PluginError, UnknownProvider
+from .legacy import LegacyProvider, is_legacy_module
+from .provider import Provider
+from .provider_info import ProviderInfo, describe_params
+from .settings import Settings, load_settings
+
+#: Comma-separated plugin (entry point) or distribution names to load; empty loads none.
+LOAD_PLUGINS_ENV = "HYPOTEZ_LOAD_PLUGINS"
+_REQUIRED_HOOKS = ("provider_info", "create_completion")
+
+
+class PluginRecord(BaseModel):
+    """One plugin as the listing shows it: where it came from, what it provides, or why not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    provider: str | None = None
+    hooks: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        """Whether the plugin failed to load or to pass its checks."""
+        return self.error is not None
+
+
+class Registry:
+    """The installed providers: loads the entry-point plugins and hands out :class:`Provider`.
+
+    Create one per application (or use :func:`hypotez_providers.default_registry`). ``settings``
+    defaults to the settings file; ``environ`` defaults to ``os.environ`` and supplies keys,
+    base URLs and ``HYPOTEZ_LOAD_PLUGINS``.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        load_entry_points: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self.settings = load_settings(environ=self._environ) if settings is None else settings
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self._providers: dict[str, Provider] = {}
+        self._records: list[PluginRecord] = []
+        self._lock = threading.Lock()
+        if load_entry_points:
+            self.load_entry_points()
+
+    def __repr__(self) -> str:
+        return f"Registry(providers={sorted(self._providers)!r}, broken={len(self.broken())})"
+
+    def load_entry_points(self) -> None:
+        """Load every plugin in the ``hypotez_providers`` entry-point group not loaded yet."""
+        allowed = _allowed(self._environ.get(LOAD_PLUGINS_ENV))
+        seen = {record.name for record in self._records}
+        for entry_point in sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=_by_name):
+            distribution, version = _distribution(entry_point)
+            if entry_point.name in seen:
+                continue
+            if allowed is not None and not allowed & {
+                _normalise(entry_point.name),
+                _normalise(distribution or ""),
+            }:
+                continue
+            seen.add(entry_point.name)
+            try:
+                plugin = entry_point.load()
+            except Exception as error:
+                self._record_broken(
+                    entry_point.name,
+                    distribution,
+                    version,
+                    f"import failed: {type(error).__name__}: {error}",
+                )
+                continue
+            try:
+                self._add(plugin, entry_point.name, distribution, version)
+            except PluginError as error:
+                self._record_broken(entry_point.name, distribution, version, str(error))
+
+    def register(self, plugin: object, name: str | None = None) -> Provider:
+        """Register an in-process plugin (a module, class instance, or gpt4free-style module).
+
+        Raises :class:`PluginError` with the reason if it fails the checks; nothing is kept then.
+        """
+        plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+        return self._add(plugin, plugin_name, None, None)
+
+    def providers(self) -> list[ProviderInfo]:
+        """Metadata of every working provider, by name."""
+        return [self._providers[name].info for name in sorted(self._providers)]
+
+    def provider(self, name: str) -> Provider:
+        """The provider called ``name``, or :class:`UnknownProvider` listing the known ones."""
+        try:
+            return self._providers[name]
+        except KeyError:
+            known = ", ".join(sorted(self._providers)) or "none installed"
+            raise UnknownProvider(
+                f"no provider named {name!r} (known: {known}); "
+                "see `hypotez plugins` for broken ones",
+                field="provider",
+            ) from None
+
+    def plugins(self) -> list[PluginRecord]:
+        """Every plugin seen, working or broken, in load order."""
+        return list(self._records)
+
+    def broken(self) -> list[PluginRecord]:
+        """The plugins that failed to load, each with its reason."""
+        return [record for record in self._records if record.broken]
+
+    def close(self) -> None:
+        """Close every provider's pooled connections."""
+        for provider in self._providers.values():
+            provider.context.transport.close()
+
+    def _add(
+        self, plugin: object, plugin_name: str, distribution: str | None, version: str | None
+    ) -> Provider:
+        if is_legacy_module(plugin):
+            plugin = LegacyProvider(plugin)
+        with self._lock:
+            manager = self.plugin_manager
+            try:
+                manager.register(plugin, name=plugin_name)
+            except pluggy.PluginValidationError as error:
+                raise PluginError(f"a hook has a wrong signature: {error}") from None
+            except ValueError as error:
+                raise PluginError(str(error)) from None
+            try:
+                provider = self._check(plugin, plugin_name, distribution)
+            except PluginError:
+                manager.unregister(plugin)
+                raise
+            self._providers[provider.name] = provider
+            hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
+            self._records.append(
+                PluginRecord(
+                    name=plugin_name,
+                    distribution=distribution,
+                    version=version,
+                    provider=provider.name,
+                    hooks=hooks,
+                )
+            )
+            return provider
+
+    def _check(self, plugin: object, plugin_name: str, distribution: str | None) -> Provider:
+        implementations: dict[str, pluggy.HookImpl] = {}
+        for caller in self.plugin_manager.get_hookcallers(plugin) or ():
+            if not caller.has_spec():
+                raise PluginError(
+                    f"unknown hook {caller.name!r}: the hooks are {', '.join(_REQUIRED_HOOKS)}"
+                )
+            for implementation in caller.get_hookimpls():
+                if implementation.plugin is plugin:
+                    implementations[caller.name] = implementation
+        missing = [hook for hook in _REQUIRED_HOOKS if hook not in implementations]
+        if missing:
+            raise PluginError(
+                f"missing hook implementation: {', '.join(missing)} (mark it @hookimpl)"
+            )
+        info = self._info(implementations)
+        if info.name in self._providers:
+            owner = next(r for r in self._records if r.provider == info.name)
+            raise PluginError(
+                f"provider name {info.name!r} is already used by plugin {owner.name!r}"
+                + (f" from {owner.distribution}" if owner.distribution else "")
+            )
+        settings = self.settings.for_provider(
+            info.name, api_key_env=info.api_key_env, environ=self._environ
+        )
+        if settings.models:
+            info = info.model_copy(update={"models": settings.models})
+        completion = implementations["create_completion"]
+        return Provider(info, settings, completion.function, completion.argnames)
+
+    def _info(self, implementations: dict[str, pluggy.HookImpl]) -> ProviderInfo:
+        try:
+            raw: Any = implementations["provider_info"].function()
+        except Exception as error:
+            raise PluginError(f"provider_info raised {type(error).__name__}: {error}") from None
+        try:
+            info = ProviderInfo.model_validate(raw)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "provider_info()"
+            raise PluginError(f"invalid provider_info: {where}: {problem['msg']}") from None
+        if not info.params:
+            info = info.model_copy(
+                update={"params": describe_params(implementations["create_completion"].function)}
+            )
+        return info
+
+    def _record_broken(
+        self, name: str, distribution: str | None, version: str | None, reason: str
+    ) -> None:
+        with self._lock:
+            self._records.append(
+                PluginRecord(name=name, distribution=distribution, version=version, error=reason)
+            )
+
+
+def _allowed(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {_normalise(name) for name in value.split(",") if name.strip()}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+def _by_name(entry_point: EntryPoint) -> str:
+    return entry_point.name
+
+
+def _distribution(entry_point: EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.metadata["Name"], dist.version

@@ -1,0 +1,63 @@
+"""What a completion produces: streamed chunks, token usage, and the assembled completion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Usage(BaseModel):
+    """Token counts as the provider reported them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Chunk(BaseModel):
+    """One piece of an answer. ``text`` may be empty on a piece that only carries metadata.
+
+    The last pieces of an answer usually carry ``finish_reason`` (``"stop"``, ``"length"``, ...)
+    and ``usage``; a provider sends them when it knows them.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+
+
+class Completion(BaseModel):
+    """A whole answer: its text, who produced it, why it stopped and what it cost in tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    model: str
+    provider: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[Chunk], *, model: str, provider: str) -> Completion:
+        """Assemble the chunks of one answer; the last finish reason, usage and model win."""
+        texts: list[str] = []
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        for chunk in chunks:
+            texts.append(chunk.text)
+            finish_reason = chunk.finish_reason or finish_reason
+            usage = chunk.usage or usage
+            model = chunk.model or model
+        return cls(
+            text="".join(texts),
+            model=model,
+            provider=provider,
+            finish_reason=finish_reason,
+            usage=usage,
+        )

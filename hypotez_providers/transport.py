@@ -1,0 +1,299 @@
+"""HTTP for providers: one pooled ``requests`` session each, timeouts, streaming, typed errors.
+
+Everything above this module deals in parsed data (JSON values, :class:`SSEEvent`), never in
+sockets; every failure leaves here as a :class:`ProviderError` subclass naming the provider.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    MalformedResponse,
+    NotFound,
+    Overloaded,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    ServerError,
+    redact,
+)
+from .ndjson import NDJSONDecoder
+from .retry_after import parse_retry_after
+from .sse import SSEDecoder, SSEEvent
+
+Timeout = tuple[float, float]
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_CONTEXT_LENGTH = re.compile(
+    r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens", re.I
+)
+
+
+class HttpTransport:
+    """One provider's HTTP client: a pooled session, connect/read timeouts and error mapping.
+
+    ``secrets`` (the provider's API key) are scrubbed from every error message. The session is
+    created on first use and shared by every call, including from several threads.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        secrets: tuple[str, ...] = (),
+        pool_size: int = 32,
+    ) -> None:
+        self.provider = provider
+        self.timeout: Timeout = (connect_timeout, read_timeout)
+        self._secrets = secrets
+        self._pool_size = pool_size
+        self._session: requests.Session | None = None
+
+    def __repr__(self) -> str:
+        return f"HttpTransport(provider={self.provider!r}, timeout={self.timeout!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        """The pooled :class:`requests.Session` (created on first use)."""
+        if self._session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def post_json(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: Timeout | None = None,
+    ) -> Any:
+        """POST ``payload`` as JSON and return the parsed JSON answer, or raise a ProviderError."""
+        try:
+            response = self.session.post(
+                url, json=payload, headers=headers, timeout=timeout or self.timeout
+            )
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            raise self.translate(error) from None
+        if response.status_code >= 400:
+            raise self.error_for(response.status_code, response.headers, response.content)
+        return self._parse_json(response.content, response.headers.get("content-type", ""))
+
+    def get_json(
+        self, url: str, *, headers: dict[str, str] | None = None, timeout: Timeout | None = None
+    ) -> Any:
+        """GET ``url`` and return the parsed JSON answer, or raise a ProviderError."""
+        try:
+            response = self.session.get(url, headers=headers, timeout=timeout or self.timeout)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            raise self.translate(error) from None
+        if response.status_code >= 400:
+            raise self.error_for(response.status_code, response.headers, response.content)
+        return self._parse_json(response.content, response.headers.get("content-type", ""))
+
+    def post_sse(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: Timeout | None = None,
+    ) -> Iterator[SSEEvent]:
+        """POST ``payload`` and yield the server-sent events of the answer as they arrive.
+
+        Nothing is sent until the first event is asked for. Stopping early closes the connection.
+        """
+        decoder = SSEDecoder()
+        for piece in self._stream(url, payload, headers, timeout, "text/event-stream"):
+            yield from decoder.feed(piece)
+
+    def post_ndjson(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: Timeout | None = None,
+    ) -> Iterator[Any]:
+        """POST ``payload`` and yield each JSON line of the answer as it arrives."""
+        decoder = NDJSONDecoder()
+        try:
+            for piece in self._stream(url, payload, headers, timeout, "ndjson"):
+                yield from decoder.feed(piece)
+            yield from decoder.close()
+        except ValueError as error:
+            raise MalformedResponse(self.provider, redact(str(error), self._secrets)) from None
+
+    def _stream(
+        self,
+        url: str,
+        payload: Any,
+        headers: dict[str, str] | None,
+        timeout: Timeout | None,
+        expected: str,
+    ) -> Iterator[bytes]:
+        try:
+            response = self.session.post(
+                url, json=payload, headers=headers, timeout=timeout or self.timeout, stream=True
+            )
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            raise self.translate(error) from None
+        with response:
+            if response.status_code >= 400:
+                body = _read_limited(response)
+                raise self.error_for(response.status_code, response.headers, body)
+            content_type = response.headers.get("content-type", "")
+            if "html" in content_type:
+                raise self.error_for(
+                    response.status_code, response.headers, _read_limited(response)
+                )
+            try:
+                yield from _pieces(response)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+                raise self.translate(error, mid_stream=True) from None
+
+    def error_for(self, status: int, headers: Any, body: bytes) -> ProviderError:
+        """Map an HTTP error answer to the matching :class:`ProviderError` subclass.
+
+        Understands the error bodies of OpenAI, Anthropic and Ollama style APIs; an HTML page or
+        a non-JSON body is reported as such. Plugins may call it for answers they read themselves.
+        """
+        message, kind = _error_message(body)
+        message = redact(message, self._secrets)
+        retry_after = parse_retry_after(headers)
+        cls: type[ProviderError]
+        if status < 400 and _looks_like_html(body):
+            cls = MalformedResponse
+        elif kind == "overloaded_error" or status in (503, 529):
+            cls = Overloaded
+        elif status == 429:
+            cls = RateLimited
+        elif status in (401, 403):
+            cls = AuthenticationFailed
+        elif status == 404:
+            cls = NotFound
+        elif status == 408:
+            cls = ProviderTimeout
+        elif status in (400, 413, 422):
+            cls = ContextLengthExceeded if _CONTEXT_LENGTH.search(message + kind) else BadRequest
+        elif status >= 500:
+            cls = ServerError
+        else:
+            cls = BadRequest
+        return cls(self.provider, message, status=status, retry_after=retry_after)
+
+    def _parse_json(self, content: bytes, content_type: str) -> Any:
+        try:
+            return json.loads(content)
+        except ValueError:
+            if _looks_like_html(content) or "html" in content_type:
+                what = f"an HTML page ({_html_title(content)!r})"
+            else:
+                what = f"a body that is not JSON: {_preview(content)!r}"
+            raise MalformedResponse(
+                self.provider, redact(f"expected JSON, got {what}", self._secrets), status=200
+            ) from None
+
+    def translate(self, error: BaseException, *, mid_stream: bool = False) -> ProviderError:
+        """Map a requests or urllib3 exception to ConnectionFailed or ProviderTimeout."""
+        cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
+        connect, read = self.timeout
+        if isinstance(error, requests.ConnectTimeout) or isinstance(
+            cause, urllib3.exceptions.ConnectTimeoutError
+        ):
+            return ProviderTimeout(self.provider, f"no connection within {connect:g}s")
+        if isinstance(
+            error, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError)
+        ) or isinstance(cause, urllib3.exceptions.ReadTimeoutError):
+            when = "mid-stream" if mid_stream else "waiting for the answer"
+            return ProviderTimeout(self.provider, f"nothing received for {read:g}s {when}")
+        if mid_stream:
+            return ConnectionFailed(self.provider, "the connection broke mid-stream")
+        return ConnectionFailed(self.provider, redact(_reason(error), self._secrets))
+
+
+def _pieces(response: requests.Response) -> Iterator[bytes]:
+    """The body's bytes as they arrive, whether chunked or delimited by the connection's close."""
+    raw = response.raw
+    if getattr(raw, "chunked", False):
+        yield from response.iter_content(chunk_size=None)
+        return
+    # urllib3's read() waits for a full buffer; read1() returns whatever has arrived.
+    while True:
+        data = raw.read1(65536)
+        if not data:
+            return
+        yield data
+
+
+def _read_limited(response: requests.Response) -> bytes:
+    try:
+        return response.raw.read(_ERROR_BODY_LIMIT, decode_content=True) or b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
+        return b""
+
+
+def _error_message(body: bytes) -> tuple[str, str]:
+    """The upstream's own error message and error type/code, from whatever shape it sent."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        if _looks_like_html(body):
+            return f"an HTML error page ({_html_title(body)!r})", ""
+        return (_preview(body) or "(empty body)"), ""
+    error = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("detail") or json.dumps(error)[:300]
+        kind = " ".join(str(error.get(key) or "") for key in ("type", "code")).strip()
+        return str(message), kind
+    if isinstance(error, str):
+        return error, ""
+    return json.dumps(data)[:300], ""
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:256].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def _html_title(body: bytes) -> str:
+    match = re.search(rb"<title[^>]*>(.*?)</title>", body[:4096], re.I | re.S)
+    return match.group(1).decode("utf-8", "replace").strip() if match else "untitled"
+
+
+def _preview(body: bytes) -> str:
+    return body[:200].decode("utf-8", "replace").strip()
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "host name not found"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the server closed the connection without answering"
+    return text[:300]
