@@ -75,7 +75,7 @@ def describe_params(function: Callable[..., Any]) -> tuple[str, ...]:
     """List the parameters ``function`` accepts as ``'name: type'`` strings, by introspection."""
     try:
         hints = typing.get_type_hints(function)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unresolvable annotation still has its source text
         hints = {}
     described: list[str] = []
     for parameter in inspect.signature(function).parameters.values():

@@ -13,7 +13,6 @@ import re
 import threading
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -92,7 +91,7 @@ class Registry:
             seen.add(entry_point.name)
             try:
                 plugin = entry_point.load()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any import failure marks it broken
                 self._record_broken(
                     entry_point.name,
                     distribution,
@@ -205,19 +204,17 @@ class Registry:
 
     def _info(self, implementations: dict[str, pluggy.HookImpl]) -> ProviderInfo:
         try:
-            raw: Any = implementations["provider_info"].function()
-        except Exception as error:
-            raise PluginError(f"provider_info raised {type(error).__name__}: {error}") from None
-        try:
-            info = ProviderInfo.model_validate(raw)
+            info = ProviderInfo.model_validate(implementations["provider_info"].function())
         except ValidationError as error:
+            # Raised by the plugin building ProviderInfo itself, or by checking what it returned.
             problem = error.errors()[0]
             where = ".".join(str(part) for part in problem["loc"]) or "provider_info()"
             raise PluginError(f"invalid provider_info: {where}: {problem['msg']}") from None
+        except Exception as error:  # noqa: BLE001 - a crashing hook marks the plugin broken
+            raise PluginError(f"provider_info raised {type(error).__name__}: {error}") from None
         if not info.params:
-            info = info.model_copy(
-                update={"params": describe_params(implementations["create_completion"].function)}
-            )
+            function = implementations["create_completion"].function
+            info = info.model_copy(update={"params": describe_params(function)})
         return info
 
     def _record_broken(

@@ -133,9 +133,12 @@ def parse_settings(text: str, *, path: Path | None = None) -> Settings:
         key = ".".join(loc)
         line = _line_of(text, loc)
         at = f", line {line}" if line else ""
-        raise ConfigError(
-            f"{where}{at}: {key}: {problem['msg']}", path=where, line=line, key=key
-        ) from None
+        text = (
+            "unknown key (check its spelling)"
+            if problem["type"] == "extra_forbidden"
+            else problem["msg"]
+        )
+        raise ConfigError(f"{where}{at}: {key}: {text}", path=where, line=line, key=key) from None
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
@@ -151,7 +154,7 @@ def _line_of(text: str, loc: list[str]) -> int | None:
         header = _HEADER.match(line)
         if header:
             current = header.group(1).replace('"', "").replace(" ", "")
-            if current == ".".join(loc):
+            if current == ".".join(loc) or current.startswith(".".join(loc) + "."):
                 return number
             continue
         stripped = line.strip()

@@ -1,0 +1,7 @@
+"""``python -m hypotez_providers`` is the ``hypotez`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,190 @@
+"""Plugins arrive as real distributions found through the hypotez_providers entry-point group."""
+
+import pytest
+
+from hypotez_providers import (
+    LOAD_PLUGINS_ENV,
+    PluginError,
+    ProviderInfo,
+    Registry,
+    Settings,
+    UnknownProvider,
+    hookimpl,
+)
+from hypotez_providers.settings import parse_settings
+
+ECHO = """
+from hypotez_providers import ProviderInfo, hookimpl
+
+@hookimpl
+def provider_info():
+    return ProviderInfo(name="{name}", url="https://echo.example", models=["echo-1"],
+                        supports_stream=True, needs_auth=False)
+
+@hookimpl
+def create_completion(model, messages, stream):
+    yield from messages[-1]["content"].split(" ") if stream else [messages[-1]["content"]]
+"""
+
+
+def echo_source(name="echo"):
+    return ECHO.replace("{name}", name)
+
+
+def load(**environ):
+    return Registry(settings=Settings(), environ=environ)
+
+
+def test_first_party_gravityengine_is_found_through_its_entry_point(registry):
+    names = [info.name for info in registry.providers()]
+    assert "gravityengine" in names
+    record = next(r for r in registry.plugins() if r.provider == "gravityengine")
+    assert record.distribution == "hypotez-gravityengine"
+    assert set(record.hooks) == {"provider_info", "create_completion"}
+
+
+def test_a_third_party_distribution_appears_and_answers(plugin_distribution):
+    plugin_distribution("hypotez-echo", "hypotez_echo_plugin", echo_source())
+    registry = load()
+    provider = registry.provider("echo")
+    assert provider.info.models == ("echo-1",)
+    record = next(r for r in registry.plugins() if r.provider == "echo")
+    assert (record.distribution, record.version) == ("hypotez-echo", "1.0")
+    answer = provider.complete("echo-1", [{"role": "user", "content": "hello there"}])
+    assert (answer.text, answer.provider) == ("hello there", "echo")
+    pieces = [
+        chunk.text for chunk in provider.stream("echo-1", [{"role": "user", "content": "a b"}])
+    ]
+    assert pieces == ["a", "b"]
+
+
+def test_params_are_derived_from_the_hook_signature(plugin_distribution):
+    plugin_distribution("hypotez-echo", "hypotez_echo_params", echo_source())
+    info = load().provider("echo").info
+    assert info.params == ("model", "messages", "stream")
+    assert info.params_text == "(model, messages, stream)"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("import no_such_module_anywhere\n", "import failed: ModuleNotFoundError"),
+        ("raise RuntimeError('boom at import')\n", "boom at import"),
+        (echo_source("Bad Name"), "invalid provider_info: name"),
+        (echo_source().replace('models=["echo-1"]', "models=[]"), "invalid provider_info: models"),
+        (
+            echo_source().replace("(model, messages, stream)", "(model, msgs, stream)"),
+            "wrong signature",
+        ),
+        (
+            echo_source().replace("def create_completion", "def create_completions"),
+            "unknown hook 'create_completions'",
+        ),
+        (
+            "from hypotez_providers import hookimpl\n@hookimpl\ndef provider_info():\n    return None\n",
+            "missing hook implementation: create_completion",
+        ),
+        (
+            echo_source().replace(
+                "return ProviderInfo(", "raise ValueError('no info'); ProviderInfo("
+            ),
+            "provider_info raised ValueError: no info",
+        ),
+    ],
+)
+def test_a_broken_plugin_is_recorded_with_its_reason_and_others_keep_working(
+    plugin_distribution, source, reason
+):
+    plugin_distribution("hypotez-broken", "hypotez_broken_plugin", source, entry_name="broken")
+    registry = load()
+    [broken] = registry.broken()
+    assert broken.name == "broken"
+    assert broken.distribution == "hypotez-broken"
+    assert reason in (broken.error or "")
+    assert "gravityengine" in [info.name for info in registry.providers()]
+    with pytest.raises(UnknownProvider):
+        registry.provider("broken")
+
+
+def test_a_duplicate_provider_name_breaks_the_second_plugin_only(plugin_distribution):
+    plugin_distribution("hypotez-echo-a", "hypotez_echo_a", echo_source(), entry_name="a-echo")
+    plugin_distribution("hypotez-echo-b", "hypotez_echo_b", echo_source(), entry_name="b-echo")
+    registry = load()
+    [broken] = registry.broken()
+    assert broken.name == "b-echo"
+    assert "already used by plugin 'a-echo' from hypotez-echo-a" in (broken.error or "")
+    assert (
+        registry.provider("echo").complete("echo-1", [{"role": "user", "content": "x"}]).text == "x"
+    )
+
+
+def test_the_environment_variable_limits_which_plugins_load(plugin_distribution):
+    plugin_distribution("hypotez-echo", "hypotez_echo_filter", echo_source(), entry_name="echo")
+    only_echo = load(**{LOAD_PLUGINS_ENV: "echo"})
+    assert [info.name for info in only_echo.providers()] == ["echo"]
+    by_distribution = load(**{LOAD_PLUGINS_ENV: "hypotez_gravityengine"})
+    assert [info.name for info in by_distribution.providers()] == ["gravityengine"]
+    assert load(**{LOAD_PLUGINS_ENV: ""}).providers() == []
+
+
+def test_an_unknown_provider_lists_the_known_ones(registry):
+    with pytest.raises(UnknownProvider, match=r"known: .*gravityengine") as caught:
+        registry.provider("gravity")
+    assert caught.value.field == "provider"
+
+
+class Counting:
+    """An in-process plugin that counts how often its completion hook is called."""
+
+    def __init__(self, name):
+        self.name = name
+        self.calls = 0
+
+    @hookimpl
+    def provider_info(self):
+        return ProviderInfo(
+            name=self.name,
+            url="https://x.example",
+            models=["m"],
+            supports_stream=False,
+            needs_auth=False,
+        )
+
+    @hookimpl
+    def create_completion(self, model, messages, stream, options, context):
+        self.calls += 1
+        return f"{self.name} (stream={stream}, temperature={options.temperature}, {context.name})"
+
+
+def test_dispatch_calls_only_the_chosen_providers_hook():
+    registry = Registry(settings=Settings(), load_entry_points=False)
+    first, second = Counting("first"), Counting("second")
+    registry.register(first)
+    registry.register(second)
+    answer = registry.provider("second").complete(
+        "m", [{"role": "user", "content": "x"}], temperature=1
+    )
+    assert answer.text == "second (stream=False, temperature=1.0, second)"
+    assert (first.calls, second.calls) == (0, 1)
+
+
+def test_a_provider_that_cannot_stream_is_never_asked_to():
+    registry = Registry(settings=Settings(), load_entry_points=False)
+    registry.register(Counting("plain"))
+    chunks = list(registry.provider("plain").stream("m", [{"role": "user", "content": "x"}]))
+    assert [chunk.text for chunk in chunks] == ["plain (stream=False, temperature=None, plain)"]
+
+
+def test_register_refuses_a_bad_plugin_with_the_reason_and_keeps_nothing():
+    registry = Registry(settings=Settings(), load_entry_points=False)
+    registry.register(Counting("same"))
+    with pytest.raises(PluginError, match="already used"):
+        registry.register(Counting("same"), name="again")
+    assert [info.name for info in registry.providers()] == ["same"]
+
+
+def test_settings_can_replace_a_providers_model_list():
+    settings = parse_settings('[providers.plain]\nmodels = ["m", "m-large"]\n')
+    registry = Registry(settings=settings, load_entry_points=False)
+    provider = registry.register(Counting("plain"))
+    assert provider.info.models == ("m", "m-large")
