@@ -53,8 +53,9 @@ class SSEDecoder:
             self._partial = b""
         if not lines:
             return []
-        # A CR ending this piece may be the first half of a CRLF whose LF comes next.
-        self._skip_lf = lines[-1].endswith(b"\r")
+        # A CR ending this piece may be the first half of a CRLF whose LF comes next; not so
+        # when an unfinished line follows it, for then the next LF ends that line.
+        self._skip_lf = not self._partial and lines[-1].endswith(b"\r")
         events: list[SSEEvent] = []
         for raw in lines:
             event = self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
@@ -86,7 +87,8 @@ class SSEDecoder:
         elif field == "id":
             if "\0" not in value:
                 self._last_id = value
-        elif field == "retry" and value.isascii() and value.isdigit():
+        elif field == "retry" and value.isascii() and value.isdigit() and len(value) < 16:
+            # Python refuses int() on thousands of digits; no sane delay needs more than 15.
             self._retry = int(value)
         return None
 
