@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated registries and real plugin distributions written to a temp dir."""
+"""Fixtures shared by tests/ and providers/*/tests: isolation, plugin distributions, fakes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hypotez_providers import Registry, Settings
+from hypotez_providers.testing import FakeOpenAI
 
 PluginFactory = Callable[..., str]
 
@@ -68,5 +69,22 @@ def plugin_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 def registry() -> Iterator[Registry]:
     """A registry with the installed entry-point plugins and empty settings."""
     made = Registry(settings=Settings(), environ={})
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def gravity_upstream() -> Iterator[FakeOpenAI]:
+    """A fake upstream at Gravityengine's chat path, accepting any model."""
+    with FakeOpenAI(path="/api/openai/v1/chat/completions", models=None) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gravity_registry(gravity_upstream: FakeOpenAI) -> Iterator[Registry]:
+    """A registry whose gravityengine provider points at ``gravity_upstream``."""
+    made = Registry(
+        settings=Settings(), environ={"HYPOTEZ_GRAVITYENGINE_BASE_URL": gravity_upstream.url}
+    )
     yield made
     made.close()

@@ -1,0 +1,9 @@
+"""Local fake upstreams speaking vendors' wire formats, with fault injection.
+
+For tests, benchmarks and the demo; standard library only, and never imported by the core.
+"""
+
+from .openai import FakeOpenAI
+from .server import FakeUpstream, Fault, RecordedRequest, Responder, closed_port_url
+
+__all__ = ["FakeOpenAI", "FakeUpstream", "Fault", "RecordedRequest", "Responder", "closed_port_url"]

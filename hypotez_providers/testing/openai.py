@@ -1,0 +1,255 @@
+"""A fake OpenAI chat-completions upstream: the real wire format, JSON and SSE, with faults."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .server import FakeUpstream, Fault, RecordedRequest, Responder
+
+_ERROR_TYPES = {429: "requests", 500: "server_error", 503: "server_error"}
+_ERROR_MESSAGES = {
+    429: "Rate limit reached for requests. Please try again later.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    503: "The server is overloaded or not ready yet.",
+}
+_MID_STREAM_ERROR = {
+    "error": {
+        "message": "The server had an error while processing your request.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+class FakeOpenAI(FakeUpstream):
+    """Answers ``POST <path>`` as OpenAI's Chat Completions API does.
+
+    ``models`` lists the accepted model names (``None`` accepts any); with ``api_key`` set, a
+    matching ``Authorization: Bearer`` header is required. The answer is ``reply``, streamed as
+    ``pieces`` (default: its words, each with its leading space); ``chunk_count`` instead
+    streams that many ``"tok "`` pieces, pre-encoded, for benchmarks. ``max_tokens`` in a
+    request cuts the answer to that many pieces with finish reason ``"length"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str = "/v1/chat/completions",
+        models: Sequence[str] | None = ("gpt-4o-mini",),
+        api_key: str | None = None,
+        reply: str = "Hello! How can I help you today?",
+        pieces: Sequence[str] | None = None,
+        chunk_count: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.models = None if models is None else tuple(models)
+        self.api_key = api_key
+        self.reply = reply
+        self.pieces = list(pieces) if pieces is not None else None
+        self.chunk_count = chunk_count
+        self._served = 0
+        self._bench_events: list[bytes] | None = None
+
+    def error_body(self, status: int, message: str) -> Any:
+        """OpenAI's error object for an injected status."""
+        return _error(
+            _ERROR_MESSAGES.get(status, message),
+            _ERROR_TYPES.get(status, "invalid_request_error"),
+            code="rate_limit_exceeded" if status == 429 else None,
+        )
+
+    def handle(self, request: RecordedRequest, fault: Fault | None, responder: Responder) -> None:
+        """Validate the request as the real API does, then answer it whole or streamed."""
+        problem = self._problem(request)
+        if problem is not None:
+            responder.send_json(*problem)
+            return
+        payload = request.json
+        model = payload["model"]
+        pieces = self._pieces_for(payload)
+        reason = "stop"
+        limit = payload.get("max_tokens") or payload.get("max_completion_tokens")
+        if isinstance(limit, int) and limit < len(pieces):
+            pieces, reason = pieces[:limit], "length"
+        self._served += 1
+        ident = f"chatcmpl-fake{self._served}"
+        usage = _usage(payload["messages"], len(pieces))
+        if payload.get("stream"):
+            options = payload.get("stream_options") or {}
+            include_usage = bool(options.get("include_usage"))
+            self._stream(
+                responder, fault, ident, model, pieces, reason, usage if include_usage else None
+            )
+        elif fault is not None and fault.malformed:
+            responder.send_text(200, '{"id": "chatcmpl-x", "choices": [', "application/json")
+        else:
+            responder.send_json(200, _completion(ident, model, "".join(pieces), reason, usage))
+
+    def _problem(self, request: RecordedRequest) -> tuple[int, Any] | None:
+        if request.method != "POST" or request.path != self.path:
+            return 404, _error(
+                f"Invalid URL ({request.method} {request.path})", "invalid_request_error"
+            )
+        if self.api_key is not None:
+            sent = request.headers.get("authorization", "")
+            if sent != f"Bearer {self.api_key}":
+                return 401, _error(
+                    f"Incorrect API key provided: {_mask(sent.removeprefix('Bearer '))}. You can "
+                    "find your API key at https://platform.openai.com/account/api-keys.",
+                    "invalid_request_error",
+                    code="invalid_api_key",
+                )
+        payload = request.json
+        if not isinstance(payload, dict):
+            return 400, _error(
+                "We could not parse the JSON body of your request.", "invalid_request_error"
+            )
+        for name in ("model", "messages"):
+            if name not in payload:
+                return 400, _error(
+                    f"Missing required parameter: '{name}'.", "invalid_request_error", param=name
+                )
+        if not isinstance(payload["messages"], list) or not payload["messages"]:
+            return 400, _error(
+                "Invalid 'messages': empty array.", "invalid_request_error", param="messages"
+            )
+        if self.models is not None and payload["model"] not in self.models:
+            return 404, _error(
+                f"The model `{payload['model']}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                code="model_not_found",
+            )
+        return None
+
+    def _pieces_for(self, payload: dict[str, Any]) -> list[str]:
+        if self.chunk_count is not None:
+            return ["tok "] * self.chunk_count
+        if self.pieces is not None:
+            return list(self.pieces)
+        return re.findall(r"\s*\S+", self.reply) or [self.reply]
+
+    def _stream(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        ident: str,
+        model: str,
+        pieces: list[str],
+        reason: str,
+        usage: dict[str, int] | None,
+    ) -> None:
+        created = int(time.time())
+        with_usage = usage is not None
+
+        def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if with_usage:
+                chunk["usage"] = None
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        responder.start_stream("text/event-stream; charset=utf-8")
+        responder.write_chunk(event({"role": "assistant", "content": "", "refusal": None}))
+        if fault is not None and fault.malformed:
+            responder.write_chunk(b'data: {"id": "chatcmpl-x", "choices": [{"delta": \n\n')
+        encoded = self._encoded(event, pieces)
+        last = len(encoded) - 1
+        for index, data in enumerate(encoded):
+            if fault is not None and index == fault.drop_after:
+                responder.drop()
+                return
+            if fault is not None and index == fault.truncate_after:
+                responder.end_stream()
+                return
+            if fault is not None and index == fault.error_event_after:
+                responder.write_chunk(b"data: " + json.dumps(_MID_STREAM_ERROR).encode() + b"\n\n")
+                responder.end_stream()
+                return
+            if index == last:
+                self.wait_before_last()
+            responder.write_chunk(data)
+            if index == last:
+                self.last_chunk_sent.set()
+        responder.write_chunk(event({}, reason))
+        if usage is not None:
+            final = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [],
+                "usage": usage,
+            }
+            responder.write_chunk(b"data: " + json.dumps(final).encode() + b"\n\n")
+        responder.write_chunk(b"data: [DONE]\n\n")
+        responder.end_stream()
+
+    def _encoded(self, event: Any, pieces: list[str]) -> list[bytes]:
+        if self.chunk_count is None:
+            return [event({"content": piece}) for piece in pieces]
+        # Benchmarks: encode the one repeated event once, so the server is not the bottleneck.
+        if self._bench_events is None or len(self._bench_events) != len(pieces):
+            one = event({"content": "tok "})
+            self._bench_events = [one] * len(pieces)
+        return self._bench_events
+
+
+def _error(message: str, kind: str, *, param: str | None = None, code: str | None = None) -> Any:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _completion(ident: str, model: str, text: str, reason: str, usage: dict[str, int]) -> Any:
+    return {
+        "id": ident,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": reason,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def _usage(messages: list[Any], completion_tokens: int) -> dict[str, int]:
+    words = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            words += len(content.split())
+        elif isinstance(content, list):
+            words += sum(
+                len(str(part.get("text", "")).split()) for part in content if isinstance(part, dict)
+            )
+    return {
+        "prompt_tokens": words,
+        "completion_tokens": completion_tokens,
+        "total_tokens": words + completion_tokens,
+    }
+
+
+def _mask(key: str) -> str:
+    if len(key) <= 8:
+        return "***"
+    return f"{key[:3]}***{key[-4:]}"

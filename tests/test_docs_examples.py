@@ -1,0 +1,82 @@
+"""The code in README.md and docs/ runs, against local fake upstreams, and does what it says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from hypotez_providers import Registry, Settings
+from hypotez_providers.settings import tomllib
+from hypotez_providers.testing import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_blocks(page: str, language: str) -> list[str]:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def run_python(code: str, tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HYPOTEZ_")}
+    env.update(environ, XDG_CONFIG_HOME=str(tmp_path / "config-home"))
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_readme_call_examples_stream_and_complete_against_a_gravityengine_upstream(tmp_path):
+    first, second = code_blocks("README.md", "python")[:2]
+    with FakeOpenAI(
+        path="/api/openai/v1/chat/completions", models=None, reply="A hook is a spec."
+    ) as fake:
+        result = run_python(first + second, tmp_path, HYPOTEZ_GRAVITYENGINE_BASE_URL=fake.url)
+    assert result.returncode == 0, result.stderr
+    streamed, completed = result.stdout.splitlines()
+    assert streamed == "A hook is a spec."
+    assert completed.startswith("A hook is a spec. stop prompt_tokens=")
+    assert fake.requests[0].json["stream"] is True
+    assert fake.requests[0].json["temperature"] == 0.7
+
+
+def test_readme_plugin_example_is_a_working_third_party_distribution(plugin_distribution):
+    toml_block = code_blocks("README.md", "toml")[0]
+    python_block = code_blocks("README.md", "python")[2]
+    project = tomllib.loads(toml_block)["project"]
+    [(entry_name, module)] = project["entry-points"]["hypotez_providers"].items()
+    plugin_distribution(project["name"], module, python_block, entry_name=entry_name)
+    with FakeOpenAI(models=["example-1"], reply="Hi from example") as fake:
+        registry = Registry(settings=Settings(), environ={"HYPOTEZ_EXAMPLE_BASE_URL": fake.url})
+        provider = registry.provider("example")
+        answer = provider.complete("example-1", [{"role": "user", "content": "hello"}])
+        pieces = [c.text for c in provider.stream("example-1", [{"role": "user", "content": "x"}])]
+    record = next(r for r in registry.plugins() if r.provider == "example")
+    assert record.distribution == "hypotez-example"
+    assert answer.text == "Hi from example"
+    assert "".join(pieces) == "Hi from example" and len(pieces) > 1
+
+
+def test_plugins_page_smallest_provider_registers_and_answers(capsys):
+    plugin_code, register_code = code_blocks("docs/plugins.md", "python")[:2]
+    module = types.ModuleType("shout_module")
+    exec(compile(plugin_code, "docs/plugins.md", "exec"), module.__dict__)
+    exec(compile(register_code, "docs/plugins.md", "exec"), {"shout_module": module})
+    assert capsys.readouterr().out == "HI THERE\n"
+    registry = Registry(settings=Settings(), load_entry_points=False)
+    registry.register(module)
+    stream = registry.provider("shout").stream("shout-1", [{"role": "user", "content": "a b c"}])
+    assert [chunk.text for chunk in stream] == ["A", " B", " C"]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/plugins.md"])
+def test_every_python_block_at_least_compiles(page):
+    for block in code_blocks(page, "python"):
+        compile(block, page, "exec")

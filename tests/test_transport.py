@@ -1,0 +1,219 @@
+"""HTTP failures become typed errors naming provider, status and upstream message (real HTTP)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from hypotez_providers import (
+    AuthenticationFailed,
+    BadRequest,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    HttpTransport,
+    MalformedResponse,
+    NotFound,
+    Overloaded,
+    ProviderTimeout,
+    RateLimited,
+    ServerError,
+)
+from hypotez_providers.testing import FakeOpenAI, Fault, closed_port_url
+
+PAYLOAD = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+SECRET = "sk-test-secret-key-0123456789"
+
+
+@pytest.fixture
+def upstream():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def transport():
+    made = HttpTransport("acme", connect_timeout=2, read_timeout=0.5, secrets=(SECRET,))
+    yield made
+    made.close()
+
+
+def url(fake):
+    return fake.url + "/v1/chat/completions"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type", "status", "retryable"),
+    [
+        (Fault(status=429, headers={"Retry-After": "2"}), RateLimited, 429, True),
+        (Fault(status=500), ServerError, 500, True),
+        (Fault(status=502), ServerError, 502, True),
+        (Fault(status=503), Overloaded, 503, True),
+        (
+            Fault(
+                status=529,
+                body='{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+            ),
+            Overloaded,
+            529,
+            True,
+        ),
+        (Fault(status=401), AuthenticationFailed, 401, False),
+        (Fault(status=403), AuthenticationFailed, 403, False),
+        (Fault(status=404), NotFound, 404, False),
+        (Fault(status=400), BadRequest, 400, False),
+        (Fault(status=422, body='{"detail": "field required"}'), BadRequest, 422, False),
+        (
+            Fault(
+                status=400,
+                body='{"error":{"message":"This model\'s maximum context length is 8192 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}',
+            ),
+            ContextLengthExceeded,
+            400,
+            False,
+        ),
+        (Fault(status=408), ProviderTimeout, 408, True),
+    ],
+)
+def test_status_codes_map_to_typed_errors(
+    upstream, transport, fault, error_type, status, retryable
+):
+    upstream.faults.append(fault)
+    with pytest.raises(error_type) as caught:
+        transport.post_json(url(upstream), PAYLOAD)
+    error = caught.value
+    assert type(error) is error_type
+    assert (error.provider, error.status, error.retryable) == ("acme", status, retryable)
+    assert error.upstream_message
+    assert "acme" in str(error) and str(status) in str(error)
+
+
+def test_rate_limit_carries_retry_after_in_seconds(upstream, transport):
+    upstream.faults.append(
+        Fault(status=429, headers={"retry-after-ms": "1500", "Retry-After": "2"})
+    )
+    with pytest.raises(RateLimited) as caught:
+        transport.post_json(url(upstream), PAYLOAD)
+    assert caught.value.retry_after == 1.5
+    assert "Rate limit reached" in caught.value.upstream_message
+    assert "retry after 1.5s" in str(caught.value)
+
+
+def test_the_upstreams_own_message_is_kept(upstream, transport):
+    with pytest.raises(NotFound, match="does not exist"):
+        transport.post_json(url(upstream), {**PAYLOAD, "model": "gpt-nope"})
+
+
+def test_an_html_error_page_is_reported_as_such(upstream, transport):
+    upstream.faults.append(Fault(html=True))
+    with pytest.raises(ServerError, match=r"HTML error page .'502 Bad Gateway'."):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_an_html_page_with_status_200_is_a_malformed_response(upstream, transport):
+    upstream.faults.append(
+        Fault(status=200, body="<!DOCTYPE html><html><title>Login</title></html>")
+    )
+    with pytest.raises(MalformedResponse, match=r"HTML page .'Login'."):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_malformed_json_is_a_malformed_response(upstream, transport):
+    upstream.faults.append(Fault(malformed=True))
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_refused_connection_is_connection_failed(transport):
+    with pytest.raises(ConnectionFailed, match="connection refused") as caught:
+        transport.post_json(closed_port_url() + "/v1/chat/completions", PAYLOAD)
+    assert caught.value.status is None and caught.value.retryable
+
+
+def test_a_connection_closed_without_answer_is_connection_failed(upstream, transport):
+    upstream.faults.append(Fault(drop_on_connect=True))
+    with pytest.raises(ConnectionFailed):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_a_slow_first_byte_is_a_timeout(upstream, transport):
+    upstream.faults.append(Fault(delay=1.5))
+    with pytest.raises(ProviderTimeout, match=r"nothing received for 0\.5s"):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_a_slow_stream_start_is_a_timeout(upstream, transport):
+    upstream.faults.append(Fault(delay=1.5))
+    with pytest.raises(ProviderTimeout):
+        list(transport.post_sse(url(upstream), {**PAYLOAD, "stream": True}))
+
+
+def test_a_connection_dropped_mid_stream_is_connection_failed_after_the_first_events(
+    upstream, transport
+):
+    upstream.faults.append(Fault(drop_after=2))
+    events = []
+    with pytest.raises(ConnectionFailed, match="mid-stream"):
+        for event in transport.post_sse(url(upstream), {**PAYLOAD, "stream": True}):
+            events.append(event)
+    assert len(events) == 3  # the role chunk and two content chunks
+
+
+def test_a_streamed_error_status_is_typed_before_any_event(upstream, transport):
+    upstream.faults.append(Fault(status=503))
+    with pytest.raises(Overloaded):
+        next(transport.post_sse(url(upstream), {**PAYLOAD, "stream": True}))
+
+
+def test_the_api_key_never_appears_in_errors_or_reprs(upstream, transport):
+    echoed = f'{{"error": {{"message": "Incorrect API key provided: {SECRET}"}}}}'
+    upstream.faults.append(Fault(status=401, body=echoed))
+    with pytest.raises(AuthenticationFailed) as caught:
+        transport.post_json(url(upstream), PAYLOAD, headers={"Authorization": f"Bearer {SECRET}"})
+    error = caught.value
+    for text in (
+        str(error),
+        repr(error),
+        error.upstream_message,
+        error.info().model_dump_json(),
+        repr(transport),
+    ):
+        assert SECRET not in text
+    assert "***" in error.upstream_message
+
+
+def test_errors_survive_pickling_with_their_details(upstream, transport):
+    upstream.faults.append(Fault(status=429, headers={"Retry-After": "3"}))
+    with pytest.raises(RateLimited) as caught:
+        transport.post_json(url(upstream), PAYLOAD)
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (type(copy), copy.provider, copy.status, copy.retry_after) == (
+        RateLimited,
+        "acme",
+        429,
+        3.0,
+    )
+
+
+def test_ndjson_streams_line_by_line(upstream, transport):
+    lines = [b'{"n": 1}\n', b'{"n": 2}\n{"n"', b": 3}"]
+
+    def handle(request, fault, responder):
+        responder.start_stream("application/x-ndjson")
+        for line in lines:
+            responder.write_chunk(line)
+        responder.end_stream()
+
+    upstream.handle = handle
+    assert list(transport.post_ndjson(upstream.url + "/any", {})) == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_a_broken_ndjson_line_is_a_malformed_response(upstream, transport):
+    def handle(request, fault, responder):
+        responder.start_stream("application/x-ndjson")
+        responder.write_chunk(b'{"n": 1}\n{"n": \n')
+        responder.end_stream()
+
+    upstream.handle = handle
+    with pytest.raises(MalformedResponse, match="not a JSON line"):
+        list(transport.post_ndjson(upstream.url + "/any", {}))
