@@ -13,13 +13,15 @@ Write one: see :mod:`hypotez_providers.hookspecs` and ``docs/plugins.md``.
 from __future__ import annotations
 
 from . import openai_chat
-from .api import create_completion, default_registry, list_providers
+from .api import create_completion, default_registry, default_router, list_providers
 from .context import ProviderContext
 from .errors import (
+    AllProvidersFailed,
     AuthenticationFailed,
     BadRequest,
     ConfigError,
     ConnectionFailed,
+    ConnectionRefused,
     ContextLengthExceeded,
     ErrorInfo,
     HypotezError,
@@ -34,12 +36,14 @@ from .errors import (
     ProviderTimeout,
     RateLimited,
     ServerError,
+    StreamInterrupted,
     TransientError,
     UnknownModel,
     UnknownProvider,
     mask_secret,
     redact,
 )
+from .health import CircuitState, HealthPolicy, HealthStore, MemoryHealthStore, ProviderHealth
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
 from .legacy import LegacyProvider
 from .messages import ImagePart, ImageURL, Message, TextPart, validate_messages
@@ -47,9 +51,16 @@ from .options import CompletionOptions, validate_options
 from .provider import Provider
 from .provider_info import ProviderInfo, describe_params
 from .registry import LOAD_PLUGINS_ENV, PluginRecord, Registry
-from .results import Chunk, Completion, Usage
+from .results import Attempt, Chunk, Completion, Usage
 from .retry_after import parse_retry_after
-from .settings import ProviderSettings, Settings, default_config_path, load_settings
+from .router import RoutedStream, Router
+from .settings import (
+    ProviderSettings,
+    RetryPolicy,
+    Settings,
+    default_config_path,
+    load_settings,
+)
 from .sse import SSEDecoder, SSEEvent, iter_sse
 from .transport import HttpTransport
 
@@ -58,15 +69,21 @@ __version__ = "0.1.0"
 __all__ = [
     "ENTRY_POINT_GROUP",
     "LOAD_PLUGINS_ENV",
+    "AllProvidersFailed",
+    "Attempt",
     "AuthenticationFailed",
     "BadRequest",
     "Chunk",
+    "CircuitState",
     "Completion",
     "CompletionOptions",
     "ConfigError",
     "ConnectionFailed",
+    "ConnectionRefused",
     "ContextLengthExceeded",
     "ErrorInfo",
+    "HealthPolicy",
+    "HealthStore",
     "HttpTransport",
     "HypotezError",
     "ImagePart",
@@ -74,6 +91,7 @@ __all__ = [
     "InvalidInput",
     "LegacyProvider",
     "MalformedResponse",
+    "MemoryHealthStore",
     "Message",
     "NotFound",
     "Overloaded",
@@ -84,15 +102,20 @@ __all__ = [
     "Provider",
     "ProviderContext",
     "ProviderError",
+    "ProviderHealth",
     "ProviderInfo",
     "ProviderSettings",
     "ProviderTimeout",
     "RateLimited",
     "Registry",
+    "RetryPolicy",
+    "RoutedStream",
+    "Router",
     "SSEDecoder",
     "SSEEvent",
     "ServerError",
     "Settings",
+    "StreamInterrupted",
     "TextPart",
     "TransientError",
     "UnknownModel",
@@ -102,6 +125,7 @@ __all__ = [
     "create_completion",
     "default_config_path",
     "default_registry",
+    "default_router",
     "describe_params",
     "hookimpl",
     "hookspec",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInput
 from .messages import Message
 from .provider_info import ProviderInfo
 from .registry import Registry
 from .results import Chunk
 
+if TYPE_CHECKING:
+    from .router import Router
+
 _default_registry: Registry | None = None
+_default_router: Router | None = None
 _default_lock = threading.Lock()
 
 
@@ -24,6 +27,18 @@ def default_registry() -> Registry:
             if _default_registry is None:
                 _default_registry = Registry()
     return _default_registry
+
+
+def default_router() -> Router:
+    """The process-wide router over :func:`default_registry`, created on first use."""
+    global _default_router
+    if _default_router is None:
+        from .router import Router
+
+        with _default_lock:
+            if _default_router is None:
+                _default_router = Router(default_registry())
+    return _default_router
 
 
 def list_providers(*, registry: Registry | None = None) -> list[ProviderInfo]:
@@ -40,17 +55,26 @@ def create_completion(
     registry: Registry | None = None,
     **options: Any,
 ) -> Iterator[str]:
-    """Ask ``provider`` for a completion; yield the text, piece by piece when ``stream`` is true.
+    """Ask for a completion; yield the text, piece by piece when ``stream`` is true.
 
-    Everything is checked before any request is sent (:class:`InvalidInput` names the field).
-    Without ``stream`` the whole answer comes as one piece. ``options`` are the
-    :class:`CompletionOptions` fields (``temperature=0.2``, ``max_tokens=100``, ``extra={...}``).
+    With ``provider`` the call goes to that provider alone, once. Without it, the call is
+    routed by model name through :func:`default_router` (or a Router over ``registry``), with
+    retries and failover. Everything is checked before any request is sent
+    (:class:`InvalidInput` names the field). Without ``stream`` the whole answer comes as one
+    piece. ``options`` are the :class:`CompletionOptions` fields (``temperature=0.2``,
+    ``max_tokens=100``, ``extra={...}``).
     """
     if provider is None:
-        raise InvalidInput(
-            "name the provider, e.g. provider='gravityengine' (see list_providers())",
-            field="provider",
-        )
+        if registry is None:
+            router = default_router()
+        else:
+            from .router import Router
+
+            router = Router(registry)
+        if stream:
+            return _texts(router.stream(model, messages, **options), True)
+        answer = router.complete(model, messages, **options)
+        return iter((answer.text,))
     chosen = (registry or default_registry()).provider(provider)
     checked_messages, checked_options = chosen.validate(model, messages, options)
     return _texts(chosen.chunks(model, checked_messages, stream, checked_options), stream)

@@ -32,6 +32,15 @@ class ProviderContext:
             secrets=(key,) if key else (),
         )
 
+    def bounded(self, seconds: float) -> ProviderContext:
+        """A copy whose connect and read timeouts are at most ``seconds`` (same session)."""
+        connect, read = self.transport.timeout
+        copy = ProviderContext.__new__(ProviderContext)
+        copy.info = self.info
+        copy.settings = self.settings
+        copy.transport = self.transport.with_timeout(min(connect, seconds), min(read, seconds))
+        return copy
+
     def __repr__(self) -> str:
         return f"ProviderContext(name={self.name!r}, base_url={self.base_url!r})"
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -161,6 +162,10 @@ class ConnectionFailed(TransientError):
     advice = "check the provider's base URL, retry, or try another provider"
 
 
+class ConnectionRefused(ConnectionFailed):
+    """Nothing listens at the provider's address: the router moves on at once, without retrying."""
+
+
 class PermanentError(ProviderError):
     """A failure that retrying the same provider will not fix."""
 
@@ -201,6 +206,33 @@ class PluginFailed(PermanentError):
     advice = "report it to the plugin's author; try another provider"
 
 
+class AllProvidersFailed(HypotezError):
+    """Every candidate provider failed or was skipped; ``attempts`` lists each try in order."""
+
+    def __init__(self, model: str, attempts: Sequence[Any]) -> None:
+        self.model = model
+        self.attempts = tuple(attempts)
+        lines = [f"every provider failed for model {model!r}:"]
+        for attempt in self.attempts:
+            lines.append(f"  - {attempt.describe()}")
+        if not self.attempts:
+            lines.append("  (no provider was tried)")
+        super().__init__("\n".join(lines))
+
+
+class StreamInterrupted(HypotezError):
+    """A stream failed after its first chunk reached the caller; nothing else was spliced in.
+
+    ``text`` is what arrived before the failure, ``cause`` the provider's error.
+    """
+
+    def __init__(self, provider: str, text: str, cause: ProviderError) -> None:
+        self.provider = provider
+        self.text = text
+        self.cause = cause
+        super().__init__(f"the stream from {provider} broke after {len(text)} characters: {cause}")
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """Return ``text`` with every secret (of four characters or more) replaced by ``***``."""
     for secret in secrets:
@@ -219,10 +251,12 @@ def mask_secret(secret: str | None) -> str:
 
 
 __all__: Sequence[str] = (
+    "AllProvidersFailed",
     "AuthenticationFailed",
     "BadRequest",
     "ConfigError",
     "ConnectionFailed",
+    "ConnectionRefused",
     "ContextLengthExceeded",
     "ErrorInfo",
     "HypotezError",
@@ -237,6 +271,7 @@ __all__: Sequence[str] = (
     "ProviderTimeout",
     "RateLimited",
     "ServerError",
+    "StreamInterrupted",
     "TransientError",
     "UnknownModel",
     "UnknownProvider",

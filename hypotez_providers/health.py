@@ -37,8 +37,8 @@ class HealthPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    failure_threshold: int = Field(3, ge=1, description="Consecutive failures that open it.")
-    cooldown: float = Field(30.0, ge=0, description="Seconds it stays open before a probe.")
+    failure_threshold: int = Field(2, ge=1, description="Consecutive failures that open it.")
+    cooldown: float = Field(10.0, ge=0, description="Seconds it stays open before a probe.")
     window: float = Field(60.0, gt=0, description="Seconds of history for the failure rate.")
     failure_rate: float = Field(0.5, gt=0, le=1, description="Failure share that opens it.")
     min_calls: int = Field(10, ge=1, description="Calls in the window before the rate counts.")
@@ -139,13 +139,18 @@ def record_success(record: HealthRecord, latency: float, now: float) -> None:
 
 
 def record_failure(
-    record: HealthRecord, now: float, policy: HealthPolicy, retry_after: float | None = None
+    record: HealthRecord,
+    now: float,
+    policy: HealthPolicy,
+    retry_after: float | None = None,
+    *,
+    force_open: bool = False,
 ) -> None:
-    """A call failed: count it, and open the circuit if the policy says so."""
+    """A call failed: count it, and open the circuit if the policy says so (or ``force_open``)."""
     record.failures += 1
     record.consecutive_failures += 1
     record.recent.append((now, False))
-    if record.state is CircuitState.HALF_OPEN or _should_open(record, now, policy):
+    if force_open or record.state is CircuitState.HALF_OPEN or _should_open(record, now, policy):
         record.state = CircuitState.OPEN
         record.probing = False
         record.open_until = now + max(policy.cooldown, retry_after or 0.0)

@@ -83,3 +83,29 @@ def create_completion(  # type: ignore[empty-body]
     failure (the transport does this for HTTP failures); any other exception is reported as
     :class:`~hypotez_providers.PluginFailed` so routing can move on.
     """
+
+
+# Observer hooks: called by the Router for every plugin that implements them (a plugin may
+# implement only these, e.g. to log or export metrics). Their return values are ignored, and an
+# exception raised in one is logged, never passed to the caller.
+
+
+@hookspec
+def on_attempt_start(provider: str, model: str, attempt: int) -> None:
+    """A routed call is about to try ``provider`` with ``model``; ``attempt`` counts from 1."""
+
+
+@hookspec
+def on_attempt_end(
+    provider: str, model: str, attempt: int, outcome: str, duration: float, error: Exception | None
+) -> None:
+    """A try ended: ``outcome`` is ``"ok"`` or ``"failed"``; ``duration`` in seconds.
+
+    For a stream, ``"ok"`` means its first chunk arrived. ``error`` is the
+    :class:`~hypotez_providers.ProviderError` of a failed try.
+    """
+
+
+@hookspec
+def on_fallback(from_provider: str, to_provider: str, model: str, reason: str) -> None:
+    """A routed call gives up on ``from_provider`` and moves on to ``to_provider``."""

@@ -87,19 +87,26 @@ class Provider:
         return validate_messages(messages), validate_options(options)
 
     def chunks(
-        self, model: str, messages: list[dict[str, Any]], stream: bool, options: CompletionOptions
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: bool,
+        options: CompletionOptions,
+        *,
+        context: ProviderContext | None = None,
     ) -> Iterator[Chunk]:
         """Call the hook with already validated arguments; yield :class:`Chunk` objects.
 
-        The router's entry point: no validation here. Whatever the plugin raises leaves as a
-        :class:`ProviderError` naming this provider.
+        The router's entry point: no validation here. ``context`` replaces the provider's own
+        (the router passes one with timeouts bounded by the call's deadline). Whatever the
+        plugin raises leaves as a :class:`ProviderError` naming this provider.
         """
         arguments = {
             "model": model,
             "messages": messages,
             "stream": stream and self.info.supports_stream,
             "options": options,
-            "context": self.context,
+            "context": context or self.context,
         }
         try:
             result = self._function(*[arguments[name] for name in self._argnames])

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -27,6 +28,11 @@ from .settings import Settings, load_settings
 #: Comma-separated plugin (entry point) or distribution names to load; empty loads none.
 LOAD_PLUGINS_ENV = "HYPOTEZ_LOAD_PLUGINS"
 _REQUIRED_HOOKS = ("provider_info", "create_completion")
+_HOOK_NAMES = tuple(
+    name
+    for name in dir(hookspecs)
+    if hasattr(getattr(hookspecs, name), f"{hookspecs.PROJECT_NAME}_spec")
+)
 
 
 class PluginRecord(BaseModel):
@@ -104,10 +110,11 @@ class Registry:
             except PluginError as error:
                 self._record_broken(entry_point.name, distribution, version, str(error))
 
-    def register(self, plugin: object, name: str | None = None) -> Provider:
+    def register(self, plugin: object, name: str | None = None) -> Provider | None:
         """Register an in-process plugin (a module, class instance, or gpt4free-style module).
 
-        Raises :class:`PluginError` with the reason if it fails the checks; nothing is kept then.
+        Returns its provider (``None`` for a plugin with observer hooks only). Raises
+        :class:`PluginError` with the reason if it fails the checks; nothing is kept then.
         """
         plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
         return self._add(plugin, plugin_name, None, None)
@@ -128,6 +135,11 @@ class Registry:
                 field="provider",
             ) from None
 
+    @property
+    def by_name(self) -> Mapping[str, Provider]:
+        """The working providers by name (a read-only view)."""
+        return MappingProxyType(self._providers)
+
     def plugins(self) -> list[PluginRecord]:
         """Every plugin seen, working or broken, in load order."""
         return list(self._records)
@@ -143,7 +155,7 @@ class Registry:
 
     def _add(
         self, plugin: object, plugin_name: str, distribution: str | None, version: str | None
-    ) -> Provider:
+    ) -> Provider | None:
         if is_legacy_module(plugin):
             plugin = LegacyProvider(plugin)
         with self._lock:
@@ -155,34 +167,37 @@ class Registry:
             except ValueError as error:
                 raise PluginError(str(error)) from None
             try:
-                provider = self._check(plugin, plugin_name, distribution)
+                provider = self._check(plugin)
             except PluginError:
                 manager.unregister(plugin)
                 raise
-            self._providers[provider.name] = provider
+            if provider is not None:
+                self._providers[provider.name] = provider
             hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
             self._records.append(
                 PluginRecord(
                     name=plugin_name,
                     distribution=distribution,
                     version=version,
-                    provider=provider.name,
+                    provider=provider.name if provider else None,
                     hooks=hooks,
                 )
             )
             return provider
 
-    def _check(self, plugin: object, plugin_name: str, distribution: str | None) -> Provider:
+    def _check(self, plugin: object) -> Provider | None:
+        """The plugin's provider, or ``None`` for a plugin with observer hooks only."""
         implementations: dict[str, pluggy.HookImpl] = {}
         for caller in self.plugin_manager.get_hookcallers(plugin) or ():
             if not caller.has_spec():
-                raise PluginError(
-                    f"unknown hook {caller.name!r}: the hooks are {', '.join(_REQUIRED_HOOKS)}"
-                )
+                known = ", ".join(_HOOK_NAMES)
+                raise PluginError(f"unknown hook {caller.name!r}: the hooks are {known}")
             for implementation in caller.get_hookimpls():
                 if implementation.plugin is plugin:
                     implementations[caller.name] = implementation
         missing = [hook for hook in _REQUIRED_HOOKS if hook not in implementations]
+        if len(missing) == len(_REQUIRED_HOOKS) and implementations:
+            return None
         if missing:
             raise PluginError(
                 f"missing hook implementation: {', '.join(missing)} (mark it @hookimpl)"

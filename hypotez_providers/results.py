@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +33,36 @@ class Chunk(BaseModel):
     model: str | None = None
 
 
+class Attempt(BaseModel):
+    """One try at one provider during a routed call: what happened and how long it took.
+
+    ``outcome`` is ``"ok"``, ``"failed"`` (``error`` names the error type) or ``"skipped"``
+    (``message`` says why: circuit open, no API key, disabled).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    outcome: Literal["ok", "failed", "skipped"]
+    error: str | None = None
+    status: int | None = None
+    message: str | None = None
+    duration: float = 0.0
+
+    def describe(self) -> str:
+        """One line: ``openai (gpt-4o-mini): failed, RateLimited, HTTP 429, 0.012s: ...``."""
+        parts = [f"{self.provider} ({self.model}): {self.outcome}"]
+        if self.error:
+            parts.append(self.error)
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.outcome != "skipped":
+            parts.append(f"{self.duration:.3f}s")
+        line = ", ".join(parts)
+        return f"{line}: {self.message}" if self.message else line
+
+
 class Completion(BaseModel):
     """A whole answer: its text, who produced it, why it stopped and what it cost in tokens."""
 
@@ -42,6 +73,7 @@ class Completion(BaseModel):
     provider: str
     finish_reason: str | None = None
     usage: Usage | None = None
+    attempts: tuple[Attempt, ...] = ()
 
     @classmethod
     def from_chunks(cls, chunks: Iterable[Chunk], *, model: str, provider: str) -> Completion:

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .errors import ConfigError
+from .health import HealthPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,6 +49,10 @@ class ProviderSettings(BaseModel):
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the connection.")
     enabled: bool = Field(True, description="False hides the provider from routing.")
     models: tuple[str, ...] | None = Field(None, description="Replaces the provider's model list.")
+    priority: int = Field(0, description="Higher is tried first when several serve a model.")
+    max_attempts: int | None = Field(
+        None, ge=1, description="Tries per routed call at this provider (default: [retry])."
+    )
 
     @property
     def api_key_value(self) -> str | None:
@@ -55,12 +60,36 @@ class ProviderSettings(BaseModel):
         return self.api_key.get_secret_value() if self.api_key else None
 
 
+class RetryPolicy(BaseModel):
+    """How a routed call retries a provider's transient failures before moving on.
+
+    Waits grow exponentially from ``initial_backoff`` up to ``max_backoff`` seconds, with up to
+    ``jitter`` seconds added at random, and are never shorter than the provider's Retry-After.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(2, ge=1, description="Tries per provider, the first included.")
+    initial_backoff: float = Field(0.25, ge=0)
+    max_backoff: float = Field(4.0, ge=0)
+    jitter: float = Field(0.25, ge=0)
+
+
 class Settings(BaseModel):
-    """Everything read from the settings file: one :class:`ProviderSettings` per provider."""
+    """Everything read from the settings file: one :class:`ProviderSettings` per provider.
+
+    ``aliases`` map a name to a list of ``"provider:model"`` targets (or plain model names,
+    meaning every provider that serves it), tried in that order. ``routes`` give an explicit
+    provider order for a model. ``retry`` and ``health`` set the router's policies.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    routes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    health: HealthPolicy = Field(default_factory=HealthPolicy)
     path: Path | None = Field(None, exclude=True, description="The file these came from, if any.")
 
     def for_provider(

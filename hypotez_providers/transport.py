@@ -19,6 +19,7 @@ from .errors import (
     AuthenticationFailed,
     BadRequest,
     ConnectionFailed,
+    ConnectionRefused,
     ContextLengthExceeded,
     MalformedResponse,
     NotFound,
@@ -76,6 +77,14 @@ class HttpTransport:
             session.mount("https://", adapter)
             self._session = session
         return self._session
+
+    def with_timeout(self, connect: float, read: float) -> HttpTransport:
+        """A copy with other timeouts that shares this transport's pooled session."""
+        copy = HttpTransport.__new__(HttpTransport)
+        copy.__dict__.update(self.__dict__)
+        copy.timeout = (connect, read)
+        copy._session = self.session
+        return copy
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -232,7 +241,10 @@ class HttpTransport:
             return ProviderTimeout(self.provider, f"nothing received for {read:g}s {when}")
         if mid_stream:
             return ConnectionFailed(self.provider, "the connection broke mid-stream")
-        return ConnectionFailed(self.provider, redact(_reason(error), self._secrets))
+        reason = _reason(error)
+        if reason == "connection refused":
+            return ConnectionRefused(self.provider, reason)
+        return ConnectionFailed(self.provider, redact(reason, self._secrets))
 
 
 def _pieces(response: requests.Response) -> Iterator[bytes]:

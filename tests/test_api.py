@@ -24,12 +24,23 @@ def test_listing_carries_the_metadata(registry):
     assert set(dumped) >= {"name", "url", "models", "supports_stream", "needs_auth", "params"}
 
 
-def test_without_a_provider_the_call_says_how_to_name_one(registry):
-    with pytest.raises(InvalidInput, match="provider='gravityengine'") as caught:
+def test_without_a_provider_the_call_is_routed_by_model_name(gravity_registry, gravity_upstream):
+    messages = [{"role": "user", "content": "x"}]
+    whole = list(create_completion("gpt-3.5-turbo-16k", messages, registry=gravity_registry))
+    pieces = list(create_completion("gpt-3.5-turbo-16k", messages, True, registry=gravity_registry))
+    assert whole == [gravity_upstream.reply]
+    assert "".join(pieces) == gravity_upstream.reply and len(pieces) == 7
+
+
+def test_routing_an_unknown_model_is_refused_before_anything_is_sent(
+    gravity_registry, gravity_upstream
+):
+    with pytest.raises(InvalidInput, match=r"closest: gpt-3\.5-turbo-16k") as caught:
         create_completion(
-            "gpt-3.5-turbo-16k", [{"role": "user", "content": "x"}], registry=registry
+            "gpt-3.5-turbo-16", [{"role": "user", "content": "x"}], registry=gravity_registry
         )
-    assert caught.value.field == "provider"
+    assert caught.value.field == "model"
+    assert gravity_upstream.requests == []
 
 
 def test_an_unknown_provider_is_refused_before_anything_runs():
