@@ -163,22 +163,29 @@ class Router:
         )
 
     def _admitted(self, call: _Call) -> Iterator[Candidate]:
-        """The call's candidates, healthy first, skipping (and recording) open circuits."""
-        unhealthy = {
-            c.provider.name: self.health_store.update(c.provider.name, _not_closed)
-            for c in call.candidates
-        }
-        ordered = sorted(call.candidates, key=lambda c: unhealthy[c.provider.name])
+        """The call's candidates in order, skipping (and recording) open circuits.
+
+        Providers whose last call failed go after the others; a circuit whose cooldown has
+        ended keeps its place, since this call is its probe.
+        """
+        now = self._clock()
+        ordered: list[tuple[bool, Candidate]] = []
+        for candidate in call.candidates:
+            state, failing = self.health_store.update(candidate.provider.name, _circuit_state)
+            if state is CircuitState.OPEN and not self._cooled_down(candidate, now):
+                call.skip(candidate, _OPEN)
+            else:
+                # A cooled-down circuit keeps its place: this call is its probe.
+                ordered.append((failing and state is CircuitState.CLOSED, candidate))
+        ordered.sort(key=lambda pair: pair[0])
         previous: Candidate | None = None
-        for candidate in ordered:
+        for _, candidate in ordered:
             name = candidate.provider.name
             if call.past_deadline(self._clock()):
                 call.skip(candidate, "the call's deadline had passed")
                 continue
             if not self._readmit(name):
-                call.skip(
-                    candidate, "circuit open (recent failures); skipped until its cooldown ends"
-                )
+                call.skip(candidate, _OPEN)
                 continue
             if previous is not None:
                 self._fallback(previous, candidate, call)
@@ -249,6 +256,9 @@ class Router:
         self._observe_end(candidate, number, "ok", duration, None)
         self.health_store.update(name, lambda r: record_success(r, duration, self._clock()))
         return result
+
+    def _cooled_down(self, candidate: Candidate, now: float) -> bool:
+        return self.health_store.update(candidate.provider.name, lambda r: now >= r.open_until)
 
     def _readmit(self, name: str) -> bool:
         now = self._clock()
@@ -436,8 +446,11 @@ class _Call:
         )
 
 
-def _not_closed(record: HealthRecord) -> bool:
-    return record.state is not CircuitState.CLOSED
+_OPEN = "circuit open (recent failures); skipped until its cooldown ends"
+
+
+def _circuit_state(record: HealthRecord) -> tuple[CircuitState, bool]:
+    return record.state, record.consecutive_failures > 0
 
 
 def _smallest(*values: float | None) -> float | None:
