@@ -40,6 +40,7 @@ from .registry import Registry
 from .results import Attempt, Chunk, Completion
 from .retry import retrying
 from .selection import Candidate, plan
+from .settings import RetryPolicy
 
 T = TypeVar("T")
 logger = logging.getLogger("hypotez_providers.router")
@@ -81,17 +82,21 @@ class Router:
         providers: Sequence[str] | None = None,
         timeout: float | None = None,
         max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
         **options: Any,
     ) -> Completion:
         """Answer ``messages`` with ``model`` from the first provider that succeeds.
 
         ``provider`` pins one provider, ``providers`` gives the chain to try in order.
         ``timeout`` (seconds) bounds the whole call, retries and fallbacks included;
-        ``max_attempts`` overrides the tries per provider. Raises :class:`InvalidInput` before
-        sending anything, :class:`BadRequest` at once when a provider rejects the request
-        itself, and :class:`AllProvidersFailed` (listing every attempt) when nothing answered.
+        ``max_attempts`` overrides the tries per provider, ``retry`` the whole retry policy.
+        Raises :class:`InvalidInput` before sending anything, :class:`BadRequest` at once when
+        a provider rejects the request itself, and :class:`AllProvidersFailed` (listing every
+        attempt) when nothing answered.
         """
-        call = self._prepare(model, messages, options, provider, providers, timeout, max_attempts)
+        call = self._prepare(
+            model, messages, options, provider, providers, timeout, max_attempts, retry
+        )
 
         def ask(candidate: Candidate, context_seconds: float | None) -> Completion:
             chosen = candidate.provider
@@ -123,6 +128,7 @@ class Router:
         timeout: float | None = None,
         first_chunk_timeout: float | None = None,
         max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
         **options: Any,
     ) -> RoutedStream:
         """Like :meth:`complete`, but yield :class:`Chunk` objects as they arrive.
@@ -132,7 +138,9 @@ class Router:
         wait for each provider's first chunk (and, as the read timeout of that connection, any
         later silence). A provider that cannot stream gives its whole answer as one chunk.
         """
-        call = self._prepare(model, messages, options, provider, providers, timeout, max_attempts)
+        call = self._prepare(
+            model, messages, options, provider, providers, timeout, max_attempts, retry
+        )
         return RoutedStream(self, call, first_chunk_timeout)
 
     def health(self) -> list[ProviderHealth]:
@@ -151,6 +159,7 @@ class Router:
         providers: Sequence[str] | None,
         timeout: float | None,
         max_attempts: int | None,
+        retry: RetryPolicy | None,
     ) -> _Call:
         checked_messages = validate_messages(messages)
         checked_options = validate_options(options)
@@ -159,7 +168,14 @@ class Router:
         )
         deadline = None if timeout is None else self._clock() + timeout
         return _Call(
-            model, checked_messages, checked_options, candidates, skipped, deadline, max_attempts
+            model,
+            checked_messages,
+            checked_options,
+            candidates,
+            skipped,
+            deadline,
+            max_attempts,
+            retry,
         )
 
     def _admitted(self, call: _Call) -> Iterator[Candidate]:
@@ -184,7 +200,7 @@ class Router:
             if call.past_deadline(self._clock()):
                 call.skip(candidate, "the call's deadline had passed")
                 continue
-            if not self._readmit(name):
+            if not self._admit_now(name):
                 call.skip(candidate, _OPEN)
                 continue
             if previous is not None:
@@ -201,28 +217,19 @@ class Router:
     ) -> T:
         """Run ``operation`` at one provider with retries; record attempts and health."""
         chosen = candidate.provider
-        name = chosen.name
-        settings = self.registry.settings
-        attempts = call.max_attempts or chosen.settings.max_attempts or settings.retry.attempts
+        retry = call.retry or chosen.settings.retry or self.registry.settings.retry
+        attempts = call.max_attempts or chosen.settings.max_attempts or retry.attempts
         policy = retrying(
-            settings.retry, attempts, deadline=call.deadline, clock=self._clock, sleep=self._sleep
+            retry, attempts, deadline=call.deadline, clock=self._clock, sleep=self._sleep
         )
         number = 0
-        last: ProviderError | None = None
+        # The circuit decides about new calls; a call's own retries run as its policy says.
+        # When the policy stops, tenacity re-raises the last attempt's error.
         for attempt in policy:
             with attempt:
                 number += 1
-                if number > 1 and not self._readmit(name):
-                    call.skip(candidate, "circuit opened during retries")
-                    break
-                try:
-                    return self._attempt(call, candidate, operation, number, first_chunk_timeout)
-                except ProviderError as error:
-                    last = error
-                    raise
-        if last is None:  # pragma: no cover - tenacity always makes a first attempt
-            raise ProviderTimeout(name, "no attempt was made")
-        raise last
+                return self._attempt(call, candidate, operation, number, first_chunk_timeout)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
 
     def _attempt(
         self,
@@ -260,7 +267,7 @@ class Router:
     def _cooled_down(self, candidate: Candidate, now: float) -> bool:
         return self.health_store.update(candidate.provider.name, lambda r: now >= r.open_until)
 
-    def _readmit(self, name: str) -> bool:
+    def _admit_now(self, name: str) -> bool:
         now = self._clock()
         return self.health_store.update(name, lambda record: admit(record, now))
 
@@ -405,6 +412,7 @@ class _Call:
         skipped: list[Attempt],
         deadline: float | None,
         max_attempts: int | None,
+        retry: RetryPolicy | None,
     ) -> None:
         self.model = model
         self.messages = messages
@@ -413,6 +421,7 @@ class _Call:
         self.attempts: list[Attempt] = list(skipped)
         self.deadline = deadline
         self.max_attempts = max_attempts
+        self.retry = retry
 
     def remaining(self, now: float) -> float | None:
         return None if self.deadline is None else self.deadline - now

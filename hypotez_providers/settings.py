@@ -34,6 +34,21 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 
+class RetryPolicy(BaseModel):
+    """How a routed call retries a provider's transient failures before moving on.
+
+    Waits grow exponentially from ``initial_backoff`` up to ``max_backoff`` seconds, with up to
+    ``jitter`` seconds added at random, and are never shorter than the provider's Retry-After.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(2, ge=1, description="Tries per provider, the first included.")
+    initial_backoff: float = Field(0.25, ge=0)
+    max_backoff: float = Field(4.0, ge=0)
+    jitter: float = Field(0.25, ge=0)
+
+
 class ProviderSettings(BaseModel):
     """How to reach one provider. Every field has a default, so a provider works unconfigured.
 
@@ -53,26 +68,12 @@ class ProviderSettings(BaseModel):
     max_attempts: int | None = Field(
         None, ge=1, description="Tries per routed call at this provider (default: [retry])."
     )
+    retry: RetryPolicy | None = Field(None, description="This provider's own retry policy.")
 
     @property
     def api_key_value(self) -> str | None:
         """The key in clear, for building a request header; never log it."""
         return self.api_key.get_secret_value() if self.api_key else None
-
-
-class RetryPolicy(BaseModel):
-    """How a routed call retries a provider's transient failures before moving on.
-
-    Waits grow exponentially from ``initial_backoff`` up to ``max_backoff`` seconds, with up to
-    ``jitter`` seconds added at random, and are never shorter than the provider's Retry-After.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    attempts: int = Field(2, ge=1, description="Tries per provider, the first included.")
-    initial_backoff: float = Field(0.25, ge=0)
-    max_backoff: float = Field(4.0, ge=0)
-    jitter: float = Field(0.25, ge=0)
 
 
 class Settings(BaseModel):

@@ -18,6 +18,7 @@ from hypotez_providers import (
     InvalidInput,
     ProviderInfo,
     Registry,
+    RetryPolicy,
     Router,
     Settings,
     StreamInterrupted,
@@ -507,3 +508,16 @@ def test_many_threads_share_one_router_with_random_faults(fakes):
     assert tried["a"] == len(a.requests) and tried["b"] == len(b.requests)
     for health in router.health():
         assert health.successes + health.failures == tried[health.provider]
+
+
+def test_the_retry_policy_is_settable_per_provider_and_per_call(fakes):
+    first, second = fakes("first"), fakes("second")
+    first.fail_every_request = Fault(status=503)
+    settings = "[providers.first.retry]\nattempts = 3\ninitial_backoff = 1\njitter = 0\n"
+    router, clock = build({"first": first.url, "second": second.url}, settings=settings)
+    router.complete(MODEL, MESSAGES)
+    assert len(first.requests) == 3 and clock.sleeps == [1.0, 2.0]
+    clock.now += 11
+    per_call = RetryPolicy(attempts=2, initial_backoff=0.5, jitter=0)
+    router.complete(MODEL, MESSAGES, retry=per_call)
+    assert len(first.requests) == 5 and clock.sleeps[2:] == [0.5]
