@@ -34,13 +34,15 @@ def run_python(code: str, tmp_path: Path, **environ: str) -> subprocess.Complete
 
 
 def test_readme_call_examples_stream_and_complete_against_a_gravityengine_upstream(tmp_path):
-    first, second = code_blocks("README.md", "python")[:2]
+    first, second, routed = code_blocks("README.md", "python")[:3]
     with FakeOpenAI(
         path="/api/openai/v1/chat/completions", models=None, reply="A hook is a spec."
     ) as fake:
-        result = run_python(first + second, tmp_path, HYPOTEZ_GRAVITYENGINE_BASE_URL=fake.url)
+        code = first + second + routed
+        result = run_python(code, tmp_path, HYPOTEZ_GRAVITYENGINE_BASE_URL=fake.url)
     assert result.returncode == 0, result.stderr
-    streamed, completed = result.stdout.splitlines()
+    streamed, completed, routed_line = result.stdout.splitlines()
+    assert routed_line.startswith("gravityengine ['gravityengine (gpt-3.5-turbo-16k): ok, ")
     assert streamed == "A hook is a spec."
     assert completed.startswith("A hook is a spec. stop prompt_tokens=")
     assert fake.requests[0].json["stream"] is True
@@ -49,7 +51,7 @@ def test_readme_call_examples_stream_and_complete_against_a_gravityengine_upstre
 
 def test_readme_plugin_example_is_a_working_third_party_distribution(plugin_distribution):
     toml_block = code_blocks("README.md", "toml")[0]
-    python_block = code_blocks("README.md", "python")[2]
+    python_block = code_blocks("README.md", "python")[3]
     project = tomllib.loads(toml_block)["project"]
     [(entry_name, module)] = project["entry-points"]["hypotez_providers"].items()
     plugin_distribution(project["name"], module, python_block, entry_name=entry_name)
@@ -76,7 +78,59 @@ def test_plugins_page_smallest_provider_registers_and_answers(capsys):
     assert [chunk.text for chunk in stream] == ["A", " B", " C"]
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/plugins.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/plugins.md", "docs/routing.md"])
 def test_every_python_block_at_least_compiles(page):
     for block in code_blocks(page, "python"):
         compile(block, page, "exec")
+
+
+def test_routing_page_quick_start_runs_against_a_gravityengine_upstream(tmp_path):
+    quick_start = code_blocks("docs/routing.md", "python")[0]
+    with FakeOpenAI(path="/api/openai/v1/chat/completions", models=None, reply="Hello.") as fake:
+        result = run_python(quick_start, tmp_path, HYPOTEZ_GRAVITYENGINE_BASE_URL=fake.url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Hello."
+    assert lines[1].startswith("gravityengine stop prompt_tokens=2")
+    assert lines[2].startswith("gravityengine (gpt-3.5-turbo-16k): ok")
+    assert lines[3:] == ["Hello.", "answered by gravityengine"]
+
+
+def test_routing_page_failover_example_prints_what_the_page_says(tmp_path):
+    blocks = code_blocks("docs/routing.md", "python")
+    example = next(block for block in blocks if "closed_port_url" in block)
+    result = run_python(example, tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = next(
+        block for block in code_blocks("docs/routing.md", "text") if "healthy one" in block
+    )
+    assert result.stdout == printed
+
+
+def test_routing_page_settings_blocks_are_valid_settings():
+    from hypotez_providers.settings import parse_settings
+
+    blocks = code_blocks("docs/routing.md", "toml")
+    assert len(blocks) == 3
+    settings = parse_settings("\n".join(blocks))
+    assert settings.aliases["fast"][0] == "gravityengine:gpt-3.5-turbo-16k"
+    assert settings.providers["gravityengine"].retry.attempts == 3
+    assert settings.health.cooldown == 10
+
+
+def test_routing_page_observer_plugin_registers(capsys):
+    from hypotez_providers import Router
+    from hypotez_providers.testing import FakeOpenAI as Fake
+
+    observer_code = next(
+        b for b in code_blocks("docs/routing.md", "python") if "class Metrics" in b
+    )
+    namespace: dict = {}
+    exec(compile(observer_code, "docs/routing.md", "exec"), namespace)
+    with Fake(path="/api/openai/v1/chat/completions", models=None) as fake:
+        registry = Registry(
+            settings=Settings(), environ={"HYPOTEZ_GRAVITYENGINE_BASE_URL": fake.url}
+        )
+        assert registry.register(namespace["Metrics"]()) is None
+        Router(registry).complete("gpt-3.5-turbo-16k", [{"role": "user", "content": "x"}])
+    assert "gravityengine gpt-3.5-turbo-16k ok" in capsys.readouterr().out
