@@ -521,3 +521,19 @@ def test_the_retry_policy_is_settable_per_provider_and_per_call(fakes):
     per_call = RetryPolicy(attempts=2, initial_backoff=0.5, jitter=0)
     router.complete(MODEL, MESSAGES, retry=per_call)
     assert len(first.requests) == 5 and clock.sleeps[2:] == [0.5]
+
+
+def test_a_hanging_provider_is_skipped_on_the_following_calls(fakes):
+    first, second = fakes("first"), fakes("second")
+    first.fail_every_request = Fault(delay=2)
+    router, _ = build(
+        {"first": first.url, "second": second.url}, settings="[providers.first]\ntimeout = 0.2\n"
+    )
+    answer = router.complete(MODEL, MESSAGES)
+    assert outcomes(answer.attempts) == [("first", "failed", "ProviderTimeout")] * 2 + [
+        ("second", "ok", None)
+    ]
+    started = time.monotonic()
+    again = router.complete(MODEL, MESSAGES)
+    assert outcomes(again.attempts)[0] == ("first", "skipped", None)
+    assert time.monotonic() - started < 0.15, "the hanging provider cost nothing this time"
