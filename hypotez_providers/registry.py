@@ -19,6 +19,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import hookspecs
+from .endpoints import EndpointProvider
 from .errors import PluginError, UnknownProvider
 from .legacy import LegacyProvider, is_legacy_module
 from .provider import Provider
@@ -77,6 +78,7 @@ class Registry:
         self._lock = threading.Lock()
         if load_entry_points:
             self.load_entry_points()
+        self.load_endpoints()
 
     def __repr__(self) -> str:
         return f"Registry(providers={sorted(self._providers)!r}, broken={len(self.broken())})"
@@ -109,6 +111,15 @@ class Registry:
                 self._add(plugin, entry_point.name, distribution, version)
             except PluginError as error:
                 self._record_broken(entry_point.name, distribution, version, str(error))
+
+    def load_endpoints(self) -> None:
+        """Register a provider for each ``[endpoints.NAME]`` table of the settings."""
+        for name, endpoint in sorted(self.settings.endpoints.items()):
+            plugin_name = f"endpoint:{name}"
+            try:
+                self._add(EndpointProvider(name, endpoint), plugin_name, "(settings)", None)
+            except PluginError as error:
+                self._record_broken(plugin_name, "(settings)", None, str(error))
 
     def register(self, plugin: object, name: str | None = None) -> Provider | None:
         """Register an in-process plugin (a module, class instance, or gpt4free-style module).

@@ -76,17 +76,50 @@ class ProviderSettings(BaseModel):
         return self.api_key.get_secret_value() if self.api_key else None
 
 
+class EndpointSettings(BaseModel):
+    """An OpenAI-compatible endpoint declared in the settings (``[endpoints.NAME]``).
+
+    It becomes a provider named ``NAME``, registered at start-up like any plugin.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = Field(description="Up to and including the version, e.g. .../v1.")
+    models: tuple[str, ...] = Field(min_length=1, description="Model names it serves.")
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    priority: int = 0
+    path: str = Field("/chat/completions", description="Appended to base_url.")
+    supports_stream: bool = True
+    include_usage: bool = Field(True, description="Ask streams for a final usage chunk.")
+    timeout: float = Field(60.0, gt=0)
+    connect_timeout: float = Field(10.0, gt=0)
+
+    def provider_settings(self) -> ProviderSettings:
+        """The :class:`ProviderSettings` this endpoint implies."""
+        return ProviderSettings(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            priority=self.priority,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+        )
+
+
 class Settings(BaseModel):
     """Everything read from the settings file: one :class:`ProviderSettings` per provider.
 
-    ``aliases`` map a name to a list of ``"provider:model"`` targets (or plain model names,
-    meaning every provider that serves it), tried in that order. ``routes`` give an explicit
-    provider order for a model. ``retry`` and ``health`` set the router's policies.
+    ``endpoints`` declare OpenAI-compatible providers. ``aliases`` map a name to a list of
+    ``"provider:model"`` targets (or plain model names, meaning every provider that serves
+    it), tried in that order. ``routes`` give an explicit provider order for a model.
+    ``retry`` and ``health`` set the router's policies.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     routes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
@@ -98,7 +131,10 @@ class Settings(BaseModel):
     ) -> ProviderSettings:
         """Provider ``name``'s effective settings: the file's, overridden by the environment."""
         environ = os.environ if environ is None else environ
-        base = self.providers.get(name, ProviderSettings())
+        base = self.providers.get(name)
+        if base is None:
+            endpoint = self.endpoints.get(name)
+            base = endpoint.provider_settings() if endpoint else ProviderSettings()
         prefix = "HYPOTEZ_" + name.upper().replace("-", "_") + "_"
         updates: dict[str, Any] = {}
         base_url = environ.get(prefix + "BASE_URL")

@@ -1,0 +1,67 @@
+"""OpenAI-compatible endpoints declared in the settings, as provider plugins.
+
+``[endpoints.groq]`` with a ``base_url`` and ``models`` becomes a provider named ``groq``,
+registered at start-up through the same hooks as any installed plugin, and speaking the core's
+one OpenAI chat codec (:mod:`hypotez_providers.openai_chat`)::
+
+    [endpoints.groq]
+    base_url = "https://api.groq.com/openai/v1"
+    api_key_env = "GROQ_API_KEY"
+    models = ["llama-3.3-70b-versatile"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from . import openai_chat
+from .context import ProviderContext
+from .hookspecs import hookimpl
+from .options import CompletionOptions
+from .provider_info import ProviderInfo
+from .results import Chunk
+from .settings import EndpointSettings
+
+
+class EndpointProvider:
+    """The plugin for one ``[endpoints.NAME]`` table."""
+
+    def __init__(self, name: str, endpoint: EndpointSettings) -> None:
+        self.name = name
+        self.endpoint = endpoint
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        """The endpoint's name, address and models; it needs a key if one is configured."""
+        endpoint = self.endpoint
+        return ProviderInfo(
+            name=self.name,
+            url=endpoint.base_url,
+            models=endpoint.models,
+            supports_stream=endpoint.supports_stream,
+            needs_auth=bool(endpoint.api_key or endpoint.api_key_env),
+            api_key_env=endpoint.api_key_env,
+        )
+
+    @hookimpl
+    def create_completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: bool,
+        options: CompletionOptions,
+        context: ProviderContext,
+    ) -> Iterator[Chunk]:
+        """A chat completion at ``base_url + path`` with the endpoint's extra headers."""
+        endpoint = self.endpoint
+        return openai_chat.chat_completion(
+            context,
+            model,
+            messages,
+            stream,
+            options,
+            path=endpoint.path,
+            headers=endpoint.headers,
+            include_usage=endpoint.include_usage,
+        )
