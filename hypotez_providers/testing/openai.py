@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -16,14 +17,11 @@ _ERROR_MESSAGES = {
     500: "The server had an error while processing your request. Sorry about that!",
     503: "The server is overloaded or not ready yet.",
 }
-_MID_STREAM_ERROR = {
-    "error": {
-        "message": "The server had an error while processing your request.",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    }
-}
+_MID_STREAM_ERROR = (
+    b'data: {"error": {"message": "The server had an error while processing your request.", '
+    b'"type": "server_error", "param": null, "code": null}}\n\n'
+)
+_JSON_TYPES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 
 
 class FakeOpenAI(FakeUpstream):
@@ -32,8 +30,10 @@ class FakeOpenAI(FakeUpstream):
     ``models`` lists the accepted model names (``None`` accepts any); with ``api_key`` set, a
     matching ``Authorization: Bearer`` header is required. The answer is ``reply``, streamed as
     ``pieces`` (default: its words, each with its leading space); ``chunk_count`` instead
-    streams that many ``"tok "`` pieces, pre-encoded, for benchmarks. ``max_tokens`` in a
-    request cuts the answer to that many pieces with finish reason ``"length"``.
+    streams that many ``"tok "`` pieces, pre-encoded, for benchmarks. ``max_completion_tokens``
+    (or ``max_tokens``) smaller than the number of pieces cuts the answer to that many pieces
+    with finish reason ``"length"``. Completion ids are ``chatcmpl-fake1``, ``-fake2``, ...
+    A stream fault counting more chunks than there are pieces applies after the last piece.
     """
 
     def __init__(
@@ -53,8 +53,7 @@ class FakeOpenAI(FakeUpstream):
         self.reply = reply
         self.pieces = list(pieces) if pieces is not None else None
         self.chunk_count = chunk_count
-        self._served = 0
-        self._bench_events: list[bytes] | None = None
+        self._ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
         """OpenAI's error object for an injected status."""
@@ -74,11 +73,11 @@ class FakeOpenAI(FakeUpstream):
         model = payload["model"]
         pieces = self._pieces_for(payload)
         reason = "stop"
-        limit = payload.get("max_tokens") or payload.get("max_completion_tokens")
-        if isinstance(limit, int) and limit < len(pieces):
+        limit = _token_limit(payload)
+        if limit is not None and limit < len(pieces):
             pieces, reason = pieces[:limit], "length"
-        self._served += 1
-        ident = f"chatcmpl-fake{self._served}"
+        # next() on a count is atomic, so concurrent requests get distinct ids.
+        ident = f"chatcmpl-fake{next(self._ids)}"
         usage = _usage(payload["messages"], len(pieces))
         if payload.get("stream"):
             options = payload.get("stream_options") or {}
@@ -115,10 +114,31 @@ class FakeOpenAI(FakeUpstream):
                 return 400, _error(
                     f"Missing required parameter: '{name}'.", "invalid_request_error", param=name
                 )
-        if not isinstance(payload["messages"], list) or not payload["messages"]:
+        for name, expected in (("model", str), ("messages", list)):
+            if not isinstance(payload[name], expected):
+                return 400, _invalid_type(name, expected, payload[name])
+        if not payload["messages"]:
             return 400, _error(
-                "Invalid 'messages': empty array.", "invalid_request_error", param="messages"
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, but "
+                "got an empty array instead.",
+                "invalid_request_error",
+                param="messages",
+                code="empty_array",
             )
+        for name in ("max_completion_tokens", "max_tokens"):
+            value = payload.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                return 400, _invalid_type(name, int, value)
+            if value < 1:
+                return 400, _error(
+                    f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but "
+                    f"got {value} instead.",
+                    "invalid_request_error",
+                    param=name,
+                    code="integer_below_min_value",
+                )
         if self.models is not None and payload["model"] not in self.models:
             return 404, _error(
                 f"The model `{payload['model']}` does not exist or you do not have access to it.",
@@ -169,21 +189,15 @@ class FakeOpenAI(FakeUpstream):
         encoded = self._encoded(event, pieces)
         last = len(encoded) - 1
         for index, data in enumerate(encoded):
-            if fault is not None and index == fault.drop_after:
-                responder.drop()
-                return
-            if fault is not None and index == fault.truncate_after:
-                responder.end_stream()
-                return
-            if fault is not None and index == fault.error_event_after:
-                responder.write_chunk(b"data: " + json.dumps(_MID_STREAM_ERROR).encode() + b"\n\n")
-                responder.end_stream()
+            if _cut_stream(responder, fault, index):
                 return
             if index == last:
                 self.wait_before_last()
             responder.write_chunk(data)
             if index == last:
                 self.last_chunk_sent.set()
+        if _cut_stream(responder, fault, len(encoded), past_end=True):
+            return
         responder.write_chunk(event({}, reason))
         if usage is not None:
             final = {
@@ -202,11 +216,60 @@ class FakeOpenAI(FakeUpstream):
     def _encoded(self, event: Any, pieces: list[str]) -> list[bytes]:
         if self.chunk_count is None:
             return [event({"content": piece}) for piece in pieces]
-        # Benchmarks: encode the one repeated event once, so the server is not the bottleneck.
-        if self._bench_events is None or len(self._bench_events) != len(pieces):
-            one = event({"content": "tok "})
-            self._bench_events = [one] * len(pieces)
-        return self._bench_events
+        # Benchmarks: every content event of this stream is the same bytes; encode them once.
+        return [event({"content": "tok "})] * len(pieces)
+
+
+def _cut_stream(
+    responder: Responder, fault: Fault | None, sent: int, *, past_end: bool = False
+) -> bool:
+    """Apply the stream fault due after ``sent`` content chunks; True when the stream ended.
+
+    ``past_end``: all pieces were sent, so a fault counting more chunks than that applies now.
+    """
+    if fault is None:
+        return False
+
+    def due(after: int | None) -> bool:
+        return after is not None and (after == sent or (past_end and after > sent))
+
+    if due(fault.drop_after):
+        responder.drop()
+    elif due(fault.truncate_after):
+        responder.end_stream()
+    elif due(fault.error_event_after):
+        responder.write_chunk(_MID_STREAM_ERROR)
+        responder.end_stream()
+    else:
+        return False
+    return True
+
+
+def _token_limit(payload: dict[str, Any]) -> int | None:
+    limit = payload.get("max_completion_tokens")
+    if limit is None:
+        limit = payload.get("max_tokens")
+    return limit if isinstance(limit, int) else None
+
+
+def _invalid_type(name: str, expected: type, value: Any) -> Any:
+    return _error(
+        f"Invalid type for '{name}': expected {_json_type(expected)}, but got "
+        f"{_json_type(type(value))} instead.",
+        "invalid_request_error",
+        param=name,
+        code="invalid_type",
+    )
+
+
+def _json_type(kind: type) -> str:
+    if kind is type(None):
+        return "null"
+    if issubclass(kind, list):
+        return "an array"
+    if issubclass(kind, dict):
+        return "an object"
+    return _JSON_TYPES.get(kind, "a value")
 
 
 def _error(message: str, kind: str, *, param: str | None = None, code: str | None = None) -> Any:
