@@ -3,7 +3,16 @@
 For tests, benchmarks and the demo; standard library only, and never imported by the core.
 """
 
+from .ollama import FakeOllama
 from .openai import FakeOpenAI
 from .server import FakeUpstream, Fault, RecordedRequest, Responder, closed_port_url
 
-__all__ = ["FakeOpenAI", "FakeUpstream", "Fault", "RecordedRequest", "Responder", "closed_port_url"]
+__all__ = [
+    "FakeOllama",
+    "FakeOpenAI",
+    "FakeUpstream",
+    "Fault",
+    "RecordedRequest",
+    "Responder",
+    "closed_port_url",
+]

@@ -1,0 +1,207 @@
+"""A fake Ollama upstream: its native API (``/api/chat`` over NDJSON, ``/api/tags``), faults."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .server import FakeUpstream, Fault, RecordedRequest, Responder
+
+#: What Ollama answers in the middle of a stream when the model runner fails.
+MID_STREAM_ERROR = "an error was encountered while running the model"
+
+_ERROR_MESSAGES = {
+    429: "too many requests",
+    500: "llama runner process has terminated: exit status 2",
+    503: "server busy, please try again.  maximum pending requests exceeded",
+}
+# Fixed, plausible timings (nanoseconds, as Ollama reports them); tests never depend on them.
+_LOAD_NS = 12_345_678
+_PROMPT_NS_PER_TOKEN = 1_000_000
+_EVAL_NS_PER_TOKEN = 20_000_000
+_DIGEST = "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72"
+
+
+class FakeOllama(FakeUpstream):
+    """Answers as a local Ollama server does: ``POST /api/chat`` and ``GET /api/tags``.
+
+    ``models`` are the installed models (``/api/tags`` lists them); a request names one with or
+    without its ``:latest`` tag, any other model is a 404 asking to pull it. The answer is
+    ``reply``, streamed as ``pieces`` (default: its words, each with its leading space). Ollama
+    streams unless the request says ``"stream": false``: one JSON object per line, each in its
+    own HTTP chunk, then a ``done: true`` line with the token counters. ``options.num_predict``
+    smaller than the number of pieces cuts the answer with ``done_reason`` ``"length"``.
+    Stream faults: ``drop_after`` / ``truncate_after`` / ``error_event_after`` content lines,
+    and ``malformed`` (a broken JSON line first); on a whole answer ``malformed`` breaks the body.
+    """
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[str] = ("llama3.2:latest",),
+        reply: str = "Hello! How can I help you today?",
+        pieces: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.models = tuple(models)
+        self.reply = reply
+        self.pieces = list(pieces) if pieces is not None else None
+
+    def error_body(self, status: int, message: str) -> Any:
+        """Ollama's error object, ``{"error": "..."}``, for an injected status."""
+        return {"error": _ERROR_MESSAGES.get(status, message)}
+
+    def handle(self, request: RecordedRequest, fault: Fault | None, responder: Responder) -> None:
+        """Route to ``/api/tags`` or ``/api/chat``; anything else is Ollama's plain 404."""
+        if request.method == "GET" and request.path == "/api/tags":
+            responder.send_json(200, {"models": [_tag(name) for name in self.models]})
+        elif request.method == "POST" and request.path == "/api/chat":
+            self._chat(request, fault, responder)
+        else:
+            responder.send_text(404, "404 page not found", "text/plain")
+
+    def installed(self, model: str) -> bool:
+        """Whether ``model`` (with or without ``:latest``) is one of the installed models."""
+        wanted = _with_tag(model)
+        return any(_with_tag(name) == wanted for name in self.models)
+
+    def _chat(self, request: RecordedRequest, fault: Fault | None, responder: Responder) -> None:
+        problem = self._problem(request)
+        if problem is not None:
+            responder.send_json(*problem)
+            return
+        payload = request.json
+        model = payload["model"]
+        pieces = self._pieces()
+        reason = "stop"
+        options = payload.get("options") or {}
+        limit = options.get("num_predict") if isinstance(options, dict) else None
+        if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < len(pieces):
+            pieces, reason = pieces[:limit], "length"
+        counters = _counters(payload["messages"], len(pieces))
+        if payload.get("stream", True) is False:
+            if fault is not None and fault.malformed:
+                responder.send_text(200, '{"model": "x", "message": {', "application/json")
+                return
+            whole = _line(model, "".join(pieces))
+            whole.update(done=True, done_reason=reason, **counters)
+            responder.send_json(200, whole)
+            return
+        self._stream(responder, fault, model, pieces, reason, counters)
+
+    def _problem(self, request: RecordedRequest) -> tuple[int, Any] | None:
+        if not request.body.strip():
+            return 400, {"error": "missing request body"}
+        payload = request.json
+        if not isinstance(payload, dict):
+            first = request.body.strip()[:1].decode("utf-8", "replace")
+            return 400, {"error": f"invalid character '{first}' looking for beginning of value"}
+        if not payload.get("model"):
+            return 400, {"error": "model is required"}
+        if not isinstance(payload.get("messages"), list):
+            return 400, {"error": "messages is required"}
+        model = payload["model"]
+        if not isinstance(model, str) or not self.installed(model):
+            return 404, {"error": f'model "{model}" not found, try pulling it first'}
+        return None
+
+    def _pieces(self) -> list[str]:
+        if self.pieces is not None:
+            return list(self.pieces)
+        return re.findall(r"\s*\S+", self.reply) or [self.reply]
+
+    def _stream(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        model: str,
+        pieces: list[str],
+        reason: str,
+        counters: dict[str, int],
+    ) -> None:
+        responder.start_stream("application/x-ndjson")
+        if fault is not None and fault.malformed:
+            responder.write_chunk(b'{"model":"' + model.encode() + b'","created_at":\n')
+        last = len(pieces) - 1
+        for index, piece in enumerate(pieces):
+            if fault is not None and index == fault.drop_after:
+                responder.drop()
+                return
+            if fault is not None and index == fault.truncate_after:
+                responder.end_stream()
+                return
+            if fault is not None and index == fault.error_event_after:
+                responder.write_chunk(_encode({"error": MID_STREAM_ERROR}))
+                responder.end_stream()
+                return
+            if index == last:
+                self.wait_before_last()
+            responder.write_chunk(_encode(_line(model, piece)))
+            if index == last:
+                self.last_chunk_sent.set()
+        final = _line(model, "")
+        final.update(done=True, done_reason=reason, **counters)
+        responder.write_chunk(_encode(final))
+        responder.end_stream()
+
+
+def _with_tag(name: str) -> str:
+    # Ollama's tag defaults to "latest": "llama3.2" and "llama3.2:latest" are one model.
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _line(model: str, content: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": _now(),
+        "message": {"role": "assistant", "content": content},
+        "done": False,
+    }
+
+
+def _encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def _counters(messages: list[Any], eval_count: int) -> dict[str, int]:
+    prompt = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            prompt += len(content.split())
+    prompt_ns = prompt * _PROMPT_NS_PER_TOKEN
+    eval_ns = eval_count * _EVAL_NS_PER_TOKEN
+    return {
+        "total_duration": _LOAD_NS + prompt_ns + eval_ns,
+        "load_duration": _LOAD_NS,
+        "prompt_eval_count": prompt,
+        "prompt_eval_duration": prompt_ns,
+        "eval_count": eval_count,
+        "eval_duration": eval_ns,
+    }
+
+
+def _tag(name: str) -> dict[str, Any]:
+    family = re.split(r"[^a-z]", name.lower(), maxsplit=1)[0] or "llama"
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": "2026-01-15T09:30:00.000000000Z",
+        "size": 2_019_393_189,
+        "digest": _DIGEST,
+        "details": {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": [family],
+            "parameter_size": "3.2B",
+            "quantization_level": "Q4_K_M",
+        },
+    }

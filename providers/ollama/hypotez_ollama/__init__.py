@@ -1,0 +1,110 @@
+"""The Ollama provider: a local (or remote) Ollama server's native ``/api/chat``, over NDJSON.
+
+Settings (``[providers.ollama]``): ``base_url`` (default ``http://localhost:11434``) and
+``models``, which replaces :data:`MODELS`: list the models you have pulled, exactly as you call
+them (``llama3.2`` and ``llama3.2:latest`` are the same model to Ollama, not to the registry).
+:func:`discover_models` asks the server which models it has (``GET /api/tags``), on request.
+No key is needed; one set anyway (``HYPOTEZ_OLLAMA_API_KEY``) is sent as a Bearer token, for a
+server behind an authenticating proxy. Request and response mapping: :mod:`hypotez_ollama.codec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from hypotez_providers import (
+    Chunk,
+    CompletionOptions,
+    MalformedResponse,
+    Provider,
+    ProviderContext,
+    ProviderInfo,
+    hookimpl,
+    openai_chat,
+)
+
+from . import codec
+
+#: Where the chat endpoint sits under the base URL.
+CHAT_PATH = "/api/chat"
+#: Where the list of installed models sits under the base URL.
+TAGS_PATH = "/api/tags"
+#: Popular models from Ollama's library, listed by default. What a server really serves is what
+#: its user has pulled: ``models`` in the settings replaces this list (see :func:`discover_models`).
+MODELS = (
+    "llama3.2",
+    "llama3.1",
+    "llama3.3",
+    "qwen3",
+    "qwen2.5",
+    "qwen2.5-coder",
+    "gemma3",
+    "mistral",
+    "phi4",
+    "deepseek-r1",
+    "llava",
+)
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    """Ollama's metadata: a local server, no key, streaming."""
+    return ProviderInfo(
+        name="ollama",
+        url="http://localhost:11434",
+        models=MODELS,
+        supports_stream=True,
+        needs_auth=False,
+    )
+
+
+@hookimpl
+def create_completion(
+    model: str,
+    messages: list[dict[str, Any]],
+    stream: bool,
+    options: CompletionOptions,
+    context: ProviderContext,
+) -> Iterator[Chunk]:
+    """POST the chat to ``/api/chat``: NDJSON lines when streaming, one JSON object otherwise.
+
+    ``"stream"`` is always sent, since Ollama streams unless told not to. Nothing is sent until
+    the first chunk is asked for.
+    """
+    payload = codec.build_payload(model, messages, stream, options)
+    url = context.base_url + CHAT_PATH
+    headers = openai_chat.bearer_headers(context)
+    if stream:
+        return codec.parse_stream(
+            context.name, context.transport.post_ndjson(url, payload, headers=headers)
+        )
+    return _whole(context, url, payload, headers)
+
+
+def _whole(
+    context: ProviderContext, url: str, payload: dict[str, Any], headers: dict[str, str]
+) -> Iterator[Chunk]:
+    yield codec.parse_response(
+        context.name, context.transport.post_json(url, payload, headers=headers)
+    )
+
+
+def discover_models(provider: Provider) -> list[str]:
+    """The names of the models the Ollama server has pulled, from ``GET /api/tags``.
+
+    Pass the registry's provider (``registry.provider("ollama")``): its base URL, timeouts and
+    key are used. Raises the transport's typed errors (``ConnectionRefused`` when no server
+    runs) and :class:`MalformedResponse` when the answer is not Ollama's model list.
+    """
+    context = provider.context
+    headers = openai_chat.bearer_headers(context)
+    body = context.transport.get_json(context.base_url + TAGS_PATH, headers=headers)
+    models = body.get("models") if isinstance(body, dict) else None
+    if not isinstance(models, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("name"), str) for entry in models
+    ):
+        raise MalformedResponse(
+            context.name, f"{TAGS_PATH} did not answer a model list: {str(body)[:200]}", status=200
+        )
+    return [entry["name"] for entry in models]
