@@ -109,3 +109,17 @@ def on_attempt_end(
 @hookspec
 def on_fallback(from_provider: str, to_provider: str, model: str, reason: str) -> None:
     """A routed call gives up on ``from_provider`` and moves on to ``to_provider``."""
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add subcommands to the ``hypotez`` command: ``cli`` is its ``click.Group``.
+
+    Called once when the command starts, for every plugin that implements it::
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def hello():
+                print("hello from my plugin")
+    """

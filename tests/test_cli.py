@@ -1,4 +1,4 @@
-"""The hypotez command, run as a real subprocess."""
+"""The hypotez command, run as a real subprocess against fake upstreams on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -7,12 +7,29 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from hypotez_providers.testing import FakeOpenAI, Fault, closed_port_url
+
+MODEL = "gpt-3.5-turbo-16k"
 BROKEN = "import not_a_module_that_exists\n"
+GRAVITY_PATH = "/api/openai/v1/chat/completions"
+COMMAND = """
+from hypotez_providers import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command()
+    def hello():
+        '''Say hello from a plugin.'''
+        print("hello from a plugin command")
+"""
 
 
-def run(*arguments, pythonpath=None, **environ):
+def run(*arguments, stdin=None, pythonpath=None, **environ):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYPOTEZ_")}
     env.update(environ)
+    env.setdefault("XDG_CONFIG_HOME", os.environ.get("XDG_CONFIG_HOME", "/nonexistent"))
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
     return subprocess.run(
@@ -21,37 +38,172 @@ def run(*arguments, pythonpath=None, **environ):
         text=True,
         env=env,
         timeout=60,
+        input=stdin,
     )
 
 
-def test_providers_lists_gravityengine_as_a_table_and_as_json(tmp_path):
-    table = run("providers", XDG_CONFIG_HOME=str(tmp_path))
+@pytest.fixture
+def gravity():
+    with FakeOpenAI(path=GRAVITY_PATH, models=None, reply="Streamed from the fake.") as fake:
+        yield fake
+
+
+def test_chat_streams_the_answer_to_stdout(gravity):
+    result = run("chat", "-m", MODEL, "Hello?", HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Streamed from the fake.\n"
+    assert result.stderr == ""
+    assert gravity.requests[0].json["stream"] is True
+
+
+def test_chat_reads_stdin_takes_a_system_message_options_and_reports_attempts(gravity):
+    result = run(
+        "chat",
+        "-m",
+        MODEL,
+        "-s",
+        "Be brief.",
+        "-o",
+        "temperature=0.1",
+        "-o",
+        "max_tokens=2",
+        "--no-stream",
+        "-v",
+        stdin="from stdin",
+        HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Streamed from\n"
+    sent = gravity.requests[0].json
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "from stdin"},
+    ]
+    assert (sent["temperature"], sent["max_tokens"]) == (0.1, 2)
+    assert "answered by gravityengine" in result.stderr
+    assert "gravityengine (gpt-3.5-turbo-16k): ok" in result.stderr
+
+
+def test_chat_exit_codes_say_usage_error_or_every_provider_failed(gravity):
+    bad_option = run(
+        "chat", "-m", MODEL, "-o", "temperature=9", "x", HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url
+    )
+    assert bad_option.returncode == 2 and "temperature" in bad_option.stderr
+    unknown = run("chat", "-m", "gpt-3.5-turbo-1", "x", HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url)
+    assert unknown.returncode == 2 and "closest: gpt-3.5-turbo-16k" in unknown.stderr
+    gravity.fail_every_request = Fault(status=401)
+    failed = run("chat", "-m", MODEL, "x", HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url)
+    assert failed.returncode == 1
+    assert "every provider failed" in failed.stderr and "AuthenticationFailed" in failed.stderr
+    missing = run("chat", "x")
+    assert missing.returncode == 2 and "--model" in missing.stderr
+
+
+def test_check_reports_a_dead_and_a_live_provider(tmp_path, gravity):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[endpoints.dead]\nbase_url = "{closed_port_url()}/v1"\nmodels = ["m"]\n')
+    result = run(
+        "check",
+        "gravityengine",
+        "dead",
+        "--json",
+        "--timeout",
+        "5",
+        HYPOTEZ_CONFIG=str(config),
+        HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url,
+    )
+    assert result.returncode == 1
+    rows = {row["provider"]: row for row in json.loads(result.stdout)}
+    assert rows["gravityengine"]["outcome"] == "ok"
+    assert rows["gravityengine"]["first_chunk"] <= rows["gravityengine"]["latency"]
+    assert rows["dead"]["outcome"] == "failed" and "ConnectionRefused" in rows["dead"]["error"]
+    assert "not working: dead" in result.stderr
+    table = run("check", "gravityengine", HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url)
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[1].split()[:3] == ["gravityengine", MODEL, "ok"]
+
+
+def test_demo_shows_a_routed_answer_and_a_failover():
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("answered by healthy") == 3
+    assert "refusing (demo-model): failed, ConnectionRefused" in out
+    assert "limited (demo-model): failed, RateLimited, HTTP 429" in out
+    assert "refusing (demo-model): skipped: circuit open" in out
+
+
+def test_providers_lists_name_models_auth_key_and_health_as_table_and_json():
+    table = run("providers")
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == [
         "NAME",
         "STREAM",
         "AUTH",
         "KEY",
-        "SET",
+        "HEALTH",
         "MODELS",
     ]
-    assert "gravityengine" in table.stdout
-    listed = json.loads(run("providers", "--json", XDG_CONFIG_HOME=str(tmp_path)).stdout)
-    [gravity] = [p for p in listed if p["name"] == "gravityengine"]
-    assert gravity["models"] == ["gpt-3.5-turbo-16k", "gpt-3.5-turbo-0613"]
+    listed = {p["name"]: p for p in json.loads(run("providers", "--json").stdout)}
+    assert listed["gravityengine"]["models"] == ["gpt-3.5-turbo-16k", "gpt-3.5-turbo-0613"]
+    assert listed["gravityengine"]["health"] == "closed"
+    assert listed["openai"]["needs_auth"] and not listed["openai"]["key_set"]
+    with_key = json.loads(
+        run("providers", "--json", OPENAI_API_KEY="sk-cli-secret-0123456789").stdout
+    )
+    assert next(p for p in with_key if p["name"] == "openai")["key_set"]
+
+
+def test_models_lists_models_and_aliases_in_routing_order(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[aliases]\nold = ["gravityengine:gpt-3.5-turbo-0613"]\n')
+    rows = {
+        r["model"]: r
+        for r in json.loads(run("models", "--json", HYPOTEZ_CONFIG=str(config)).stdout)
+    }
+    assert rows[MODEL]["providers"] == ["gravityengine"] and not rows[MODEL]["alias"]
+    assert rows["old"] == {
+        "model": "old",
+        "alias": True,
+        "providers": ["gravityengine:gpt-3.5-turbo-0613"],
+        "skipped": {},
+    }
+    assert rows["gpt-4o-mini"]["skipped"]["openai"].startswith("no API key")
 
 
 def test_plugins_shows_a_broken_plugin_with_its_reason_and_the_others_working(
     tmp_path, plugin_distribution
 ):
     plugin_distribution("hypotez-broken", "hypotez_broken_cli", BROKEN, entry_name="broken")
-    site = tmp_path / "site-packages"
-    result = run("plugins", pythonpath=site, XDG_CONFIG_HOME=str(tmp_path))
-    assert result.returncode == 1
+    result = run("plugins", pythonpath=tmp_path / "site-packages")
+    assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert "broken" in lines["broken"] and "ModuleNotFoundError" in lines["broken"]
     assert "hypotez-broken" in lines["broken"]
     assert " ok " in lines["gravityengine"]
+
+
+def test_a_plugin_adds_its_own_subcommand(tmp_path, plugin_distribution):
+    plugin_distribution("hypotez-hello", "hypotez_hello_cli", COMMAND, entry_name="hello")
+    site = tmp_path / "site-packages"
+    result = run("hello", pythonpath=site)
+    assert (result.returncode, result.stdout) == (0, "hello from a plugin command\n")
+    assert "hello" in run("--help", pythonpath=site).stdout
+
+
+def test_config_masks_keys_and_init_writes_an_example(tmp_path):
+    config = tmp_path / "hypotez" / "config.toml"
+    secret = "sk-config-secret-0123456789"
+    shown = run("config", XDG_CONFIG_HOME=str(tmp_path), OPENAI_API_KEY=secret)
+    assert shown.returncode == 0
+    assert secret not in shown.stdout and 'api_key = "***6789"' in shown.stdout
+    assert "not created yet" in shown.stdout
+    assert run("config", "path", XDG_CONFIG_HOME=str(tmp_path)).stdout.strip() == str(config)
+    assert run("config", "init", HYPOTEZ_CONFIG=str(config)).stdout.strip() == str(config)
+    assert config.read_text().startswith("# hypotez settings")
+    again = run("config", "init", HYPOTEZ_CONFIG=str(config))
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert run("providers", HYPOTEZ_CONFIG=str(config)).returncode == 0, "the example parses"
 
 
 def test_a_malformed_settings_file_is_a_usage_error_naming_the_line(tmp_path):
@@ -62,6 +214,13 @@ def test_a_malformed_settings_file_is_a_usage_error_naming_the_line(tmp_path):
     assert f"{config}, line 2: providers.gravityengine.timeout" in result.stderr
 
 
-def test_help_shows_an_example():
-    result = run("providers", "--help")
-    assert result.returncode == 0 and "example: hypotez providers" in result.stdout
+@pytest.mark.parametrize(
+    "command", ["chat", "providers", "models", "plugins", "check", "demo", "config"]
+)
+def test_every_command_has_help_with_an_example(command):
+    result = run(command, "--help")
+    assert result.returncode == 0 and "Example" in result.stdout
+
+
+def test_no_colour_when_not_a_terminal():
+    assert "\x1b[" not in run("demo").stdout

@@ -1,0 +1,72 @@
+"""The ``hypotez`` command (also ``python -m hypotez_providers``).
+
+Text goes to stdout, diagnostics to stderr. Exit codes: 0 done, 1 a provider failed (or
+every provider did), 2 a usage or settings error. Plugins add subcommands through the
+``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from ..errors import HypotezError
+from ..registry import Registry
+from ..settings import Settings
+from .output import error
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Example: hypotez chat -m gpt-4o-mini 'Say hello'",
+)
+@click.version_option(package_name="hypotez-providers", prog_name="hypotez")
+def cli() -> None:
+    """Many LLM providers behind one interface: chat, list, check, demo."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    from . import chat, checks, config, demo, listing
+
+    for module in (chat, checks, config, demo, listing):
+        module.register(cli)
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        registry = Registry()
+    except HypotezError as problem:
+        if arguments[:2] not in (["config", "init"], ["config", "path"]):
+            error(str(problem))
+            return 2
+        # Writing or locating the settings file must work while it is missing or broken.
+        registry = Registry(settings=Settings())
+    registry.plugin_manager.hook.register_commands(cli=cli)
+    try:
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        code = cli.main(
+            args=arguments,
+            prog_name="hypotez",
+            standalone_mode=False,
+            obj=registry,
+        )
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as problem:
+        problem.show()
+        return problem.exit_code
+    except click.exceptions.Abort:
+        error("aborted")
+        return 130
+    except HypotezError as problem:
+        error(str(problem))
+        return 2
+    finally:
+        registry.close()
+    return code if isinstance(code, int) else 0
+
+
+def run() -> None:
+    """The console script's entry point: exit with :func:`main`'s code."""
+    raise SystemExit(main())

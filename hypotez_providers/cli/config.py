@@ -1,0 +1,102 @@
+"""``hypotez config``: where the settings file is, and what is in effect (keys masked)."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import mask_secret
+from ..registry import Registry
+from ..settings import default_config_path
+from .output import error, print_json
+
+EXAMPLE = """\
+# hypotez settings. Environment variables beat this file:
+#   HYPOTEZ_<NAME>_BASE_URL, HYPOTEZ_<NAME>_API_KEY, and the vendor's own (OPENAI_API_KEY, ...).
+
+# Settings of an installed provider.
+# [providers.gravityengine]
+# base_url = "http://127.0.0.1:8080"
+# timeout = 30            # seconds per read
+# connect_timeout = 5
+# priority = 0            # higher is tried first
+# enabled = true
+
+# An OpenAI-compatible endpoint, registered as a provider named "groq".
+# [endpoints.groq]
+# base_url = "https://api.groq.com/openai/v1"
+# api_key_env = "GROQ_API_KEY"
+# models = ["llama-3.3-70b-versatile"]
+
+# A name that routes to different models at different providers, in this order.
+# [aliases]
+# fast = ["groq:llama-3.3-70b-versatile", "openai:gpt-4o-mini"]
+
+# [retry]
+# attempts = 2
+# initial_backoff = 0.25
+
+# [health]
+# failure_threshold = 2
+# cooldown = 10
+"""
+
+
+def register(cli: click.Group) -> None:
+    """Add ``config`` to ``cli``."""
+    cli.add_command(config)
+
+
+@click.group(invoke_without_command=True, epilog="Example: hypotez config --json")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def config(context: click.Context, as_json: bool) -> None:
+    """Show the settings file's path and the effective settings, keys masked."""
+    if context.invoked_subcommand is not None:
+        return
+    registry: Registry = context.obj
+    path = default_config_path()
+    effective = {}
+    for info in registry.providers():
+        settings = registry.provider(info.name).settings
+        shown = settings.model_dump(mode="json", exclude_none=True)
+        shown["api_key"] = mask_secret(settings.api_key_value)
+        effective[info.name] = shown
+    if as_json:
+        print_json({"path": str(path), "exists": path.exists(), "providers": effective})
+        return
+    click.echo(f"# {path}{'' if path.exists() else ' (not created yet: hypotez config init)'}")
+    for name, shown in effective.items():
+        click.echo(f"\n[providers.{name}]")
+        for key, value in shown.items():
+            click.echo(f"{key} = {_toml(value)}")
+
+
+@config.command(epilog='Example: hypotez config init && $EDITOR "$(hypotez config path)"')
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(force: bool) -> None:
+    """Write a commented example settings file."""
+    path = default_config_path()
+    if path.exists() and not force:
+        error(f"{path} exists; use --force to overwrite it")
+        raise click.exceptions.Exit(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE, encoding="utf-8")
+    click.echo(str(path))
+
+
+@config.command(epilog="Example: hypotez config path")
+def path() -> None:
+    """Print the settings file's path."""
+    click.echo(str(default_config_path()))
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
