@@ -78,7 +78,9 @@ def test_plugins_page_smallest_provider_registers_and_answers(capsys):
     assert [chunk.text for chunk in stream] == ["A", " B", " C"]
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/plugins.md", "docs/routing.md"])
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/plugins.md", "docs/routing.md", "docs/cli.md", "docs/providers.md"]
+)
 def test_every_python_block_at_least_compiles(page):
     for block in code_blocks(page, "python"):
         compile(block, page, "exec")
@@ -134,3 +136,28 @@ def test_routing_page_observer_plugin_registers(capsys):
         assert registry.register(namespace["Metrics"]()) is None
         Router(registry).complete("gpt-3.5-turbo-16k", [{"role": "user", "content": "x"}])
     assert "gravityengine gpt-3.5-turbo-16k ok" in capsys.readouterr().out
+
+
+def test_cli_page_session_matches_the_commands_current_output(tmp_path):
+    session = next(
+        b for b in code_blocks("docs/cli.md", "text") if b.startswith("$ hypotez providers")
+    )
+    listed = session.split("\n\n")[0].splitlines()[1:]
+    result = subprocess.run(
+        [sys.executable, "-m", "hypotez_providers", "providers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("HYPOTEZ_", "OPENAI_"))},
+            "XDG_CONFIG_HOME": str(tmp_path),
+        },
+    )
+    assert result.stdout.splitlines() == listed
+
+
+def test_cli_page_plugin_command_is_the_one_the_cli_tests_install():
+    [block] = code_blocks("docs/cli.md", "python")
+    namespace: dict = {}
+    exec(compile(block, "docs/cli.md", "exec"), namespace)
+    assert callable(namespace["register_commands"])
