@@ -76,6 +76,8 @@ class Registry:
         self._providers: dict[str, Provider] = {}
         self._records: list[PluginRecord] = []
         self._lock = threading.Lock()
+        #: Counts changes to the providers; caches built on them compare it.
+        self.generation = 0
         if load_entry_points:
             self.load_entry_points()
         self.load_endpoints()
@@ -184,6 +186,7 @@ class Registry:
                 raise
             if provider is not None:
                 self._providers[provider.name] = provider
+                self.generation += 1
             hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
             self._records.append(
                 PluginRecord(

@@ -76,7 +76,14 @@ class Completion(BaseModel):
     attempts: tuple[Attempt, ...] = ()
 
     @classmethod
-    def from_chunks(cls, chunks: Iterable[Chunk], *, model: str, provider: str) -> Completion:
+    def from_chunks(
+        cls,
+        chunks: Iterable[Chunk],
+        *,
+        model: str,
+        provider: str,
+        attempts: tuple[Attempt, ...] = (),
+    ) -> Completion:
         """Assemble the chunks of one answer; the last finish reason, usage and model win."""
         texts: list[str] = []
         finish_reason: str | None = None
@@ -92,4 +99,5 @@ class Completion(BaseModel):
             provider=provider,
             finish_reason=finish_reason,
             usage=usage,
+            attempts=attempts,
         )

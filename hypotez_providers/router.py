@@ -38,7 +38,7 @@ from .messages import Message, validate_messages
 from .options import CompletionOptions, validate_options
 from .registry import Registry
 from .results import Attempt, Chunk, Completion
-from .retry import retrying
+from .retry import retrying, worth_retrying
 from .selection import Candidate, plan
 from .settings import RetryPolicy
 
@@ -69,6 +69,7 @@ class Router:
         self.health_store: HealthStore = health_store or MemoryHealthStore()
         self._sleep = sleep
         self._clock = clock
+        self._plans: dict[tuple[object, ...], tuple[list[Candidate], list[Attempt]]] = {}
 
     def __repr__(self) -> str:
         return f"Router({self.registry!r})"
@@ -98,24 +99,28 @@ class Router:
             model, messages, options, provider, providers, timeout, max_attempts, retry
         )
 
-        def ask(candidate: Candidate, context_seconds: float | None) -> Completion:
+        def ask(candidate: Candidate, context_seconds: float | None) -> list[Chunk]:
             chosen = candidate.provider
             context = chosen.context.bounded(context_seconds) if context_seconds else None
-            chunks = chosen.chunks(
-                candidate.model, call.messages, False, call.options, context=context
+            return list(
+                chosen.chunks(candidate.model, call.messages, False, call.options, context=context)
             )
-            return Completion.from_chunks(chunks, model=candidate.model, provider=chosen.name)
 
         for candidate in self._admitted(call):
             try:
-                answer = self._try(call, candidate, ask, None)
+                chunks = self._try(call, candidate, ask, None)
             except BadRequest as error:
                 if not isinstance(error, ContextLengthExceeded):
                     raise  # the caller's request is wrong; every provider would say so
                 continue
             except ProviderError:
                 continue
-            return answer.model_copy(update={"attempts": tuple(call.attempts)})
+            return Completion.from_chunks(
+                chunks,
+                model=candidate.model,
+                provider=candidate.provider.name,
+                attempts=tuple(call.attempts),
+            )
         raise AllProvidersFailed(model, call.attempts)
 
     def stream(
@@ -163,9 +168,7 @@ class Router:
     ) -> _Call:
         checked_messages = validate_messages(messages)
         checked_options = validate_options(options)
-        candidates, skipped = plan(
-            model, self.registry.by_name, self.registry.settings, pinned=provider, chain=providers
-        )
+        candidates, skipped = self._plan(model, provider, providers)
         deadline = None if timeout is None else self._clock() + timeout
         return _Call(
             model,
@@ -178,6 +181,22 @@ class Router:
             retry,
         )
 
+    def _plan(
+        self, model: str, provider: str | None, providers: Sequence[str] | None
+    ) -> tuple[list[Candidate], list[Attempt]]:
+        """The selection for a model, cached until the registry's providers change."""
+        key = (self.registry.generation, model, provider, tuple(providers or ()))
+        planned = self._plans.get(key)
+        if planned is None:
+            registry = self.registry
+            planned = plan(
+                model, registry.by_name, registry.settings, pinned=provider, chain=providers
+            )
+            if len(self._plans) > 1024:
+                self._plans.clear()
+            self._plans[key] = planned
+        return planned
+
     def _admitted(self, call: _Call) -> Iterator[Candidate]:
         """The call's candidates in order, skipping (and recording) open circuits.
 
@@ -185,22 +204,24 @@ class Router:
         ended keeps its place, since this call is its probe.
         """
         now = self._clock()
-        ordered: list[tuple[bool, Candidate]] = []
+        ordered: list[tuple[bool, CircuitState, Candidate]] = []
         for candidate in call.candidates:
             state, failing = self.health_store.update(candidate.provider.name, _circuit_state)
             if state is CircuitState.OPEN and not self._cooled_down(candidate, now):
                 call.skip(candidate, _OPEN)
             else:
                 # A cooled-down circuit keeps its place: this call is its probe.
-                ordered.append((failing and state is CircuitState.CLOSED, candidate))
+                ordered.append((failing and state is CircuitState.CLOSED, state, candidate))
         ordered.sort(key=lambda pair: pair[0])
         previous: Candidate | None = None
-        for _, candidate in ordered:
+        for _, state, candidate in ordered:
             name = candidate.provider.name
             if call.past_deadline(self._clock()):
                 call.skip(candidate, "the call's deadline had passed")
                 continue
-            if not self._admit_now(name):
+            # A circuit seen closed just now admits the call; an open or half-open one is asked
+            # again, claiming the probe.
+            if state is not CircuitState.CLOSED and not self._admit_now(name):
                 call.skip(candidate, _OPEN)
                 continue
             if previous is not None:
@@ -215,18 +236,32 @@ class Router:
         operation: Callable[[Candidate, float | None], T],
         first_chunk_timeout: float | None,
     ) -> T:
-        """Run ``operation`` at one provider with retries; record attempts and health."""
+        """Run ``operation`` at one provider with retries; record attempts and health.
+
+        The first try runs directly: most calls succeed at once and need no retry machinery.
+        If it fails in a way worth retrying, tenacity takes over with that failure replayed as
+        its first attempt, so the wait (Retry-After included), stop and deadline rules apply
+        exactly as if tenacity had run it.
+        """
         chosen = candidate.provider
         retry = call.retry or chosen.settings.retry or self.registry.settings.retry
         attempts = call.max_attempts or chosen.settings.max_attempts or retry.attempts
+        try:
+            return self._attempt(call, candidate, operation, 1, first_chunk_timeout)
+        except ProviderError as error:
+            if attempts == 1 or not worth_retrying(error):
+                raise
+            replay: list[ProviderError] = [error]
         policy = retrying(
             retry, attempts, deadline=call.deadline, clock=self._clock, sleep=self._sleep
         )
-        number = 0
+        number = 1
         # The circuit decides about new calls; a call's own retries run as its policy says.
         # When the policy stops, tenacity re-raises the last attempt's error.
         for attempt in policy:
             with attempt:
+                if replay:
+                    raise replay.pop()
                 number += 1
                 return self._attempt(call, candidate, operation, number, first_chunk_timeout)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
