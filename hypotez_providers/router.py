@@ -380,6 +380,10 @@ class RoutedStream(Iterator[Chunk]):
     def __next__(self) -> Chunk:
         return next(self._chunks)
 
+    def __iter__(self) -> Iterator[Chunk]:
+        # The generator itself: a for loop then skips __next__'s frame on every chunk.
+        return self._chunks
+
     def close(self) -> None:
         """Stop reading and release the connection."""
         self._chunks.close()
@@ -417,9 +421,10 @@ class RoutedStream(Iterator[Chunk]):
     def _rest(self, candidate: Candidate, text: str, rest: Iterator[Chunk]) -> Iterator[Chunk]:
         router, call = self._router, self._call
         received = [text]
+        deadline, clock = call.deadline, router._clock
         try:
             for chunk in rest:
-                if call.past_deadline(router._clock()):
+                if deadline is not None and clock() >= deadline:
                     raise ProviderTimeout(
                         candidate.provider.name, "the call's deadline passed mid-stream"
                     )

@@ -10,14 +10,16 @@ stream is discarded, as the standard says.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _BOM = "\ufeff"
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event: its type (``"message"`` unless the stream named one) and data."""
+class SSEEvent(NamedTuple):
+    """One dispatched event: its type (``"message"`` unless the stream named one) and data.
+
+    A named tuple: one is built per event, on the streaming hot path.
+    """
 
     data: str
     event: str = "message"
@@ -41,6 +43,14 @@ class SSEDecoder:
 
     def feed(self, piece: bytes) -> list[SSEEvent]:
         """Take the next bytes of the stream; return the events they complete (often none)."""
+        if (
+            not self._partial
+            and not self._skip_lf
+            and self._started
+            and piece.endswith(b"\n")
+            and b"\r" not in piece
+        ):
+            return self._feed_lf_lines(piece)
         if self._skip_lf and piece:
             self._skip_lf = False
             if piece[:1] == b"\n":
@@ -61,6 +71,30 @@ class SSEDecoder:
             event = self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)
+        return events
+
+    def _feed_lf_lines(self, piece: bytes) -> list[SSEEvent]:
+        """The common case, made fast: whole LF-ended lines, nothing buffered, no CR."""
+        events: list[SSEEvent] = []
+        for raw in piece[:-1].split(b"\n"):
+            if raw[:6] == b"data: ":
+                self._data.append(raw[6:].decode("utf-8", "replace"))
+            elif not raw:
+                if self._data:
+                    events.append(
+                        SSEEvent(
+                            data="\n".join(self._data) if len(self._data) > 1 else self._data[0],
+                            event=self._event or "message",
+                            id=self._last_id,
+                            retry=self._retry,
+                        )
+                    )
+                    self._data = []
+                self._event = ""
+            else:
+                event = self._line(raw.decode("utf-8", "replace"))
+                if event is not None:
+                    events.append(event)
         return events
 
     @property
