@@ -3,11 +3,13 @@
 For tests, benchmarks and the demo; standard library only, and never imported by the core.
 """
 
+from .anthropic import FakeAnthropic
 from .ollama import FakeOllama
 from .openai import FakeOpenAI
 from .server import FakeUpstream, Fault, RecordedRequest, Responder, closed_port_url
 
 __all__ = [
+    "FakeAnthropic",
     "FakeOllama",
     "FakeOpenAI",
     "FakeUpstream",
