@@ -6,7 +6,7 @@ For tests, benchmarks and the demo; standard library only, and never imported by
 from .anthropic import FakeAnthropic
 from .ollama import FakeOllama
 from .openai import FakeOpenAI
-from .server import FakeUpstream, Fault, RecordedRequest, Responder, closed_port_url
+from .server import FakeUpstream, Fault, RecordedRequest, Responder, closed_port_url, cut_stream
 
 __all__ = [
     "FakeAnthropic",
@@ -17,4 +17,5 @@ __all__ = [
     "RecordedRequest",
     "Responder",
     "closed_port_url",
+    "cut_stream",
 ]

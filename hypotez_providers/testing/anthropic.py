@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .server import FakeUpstream, Fault, RecordedRequest, Responder
+from .server import FakeUpstream, Fault, RecordedRequest, Responder, cut_stream
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -24,6 +24,7 @@ _MID_STREAM_ERROR = {
     "type": "error",
     "error": {"type": "overloaded_error", "message": "Overloaded"},
 }
+_ERROR_EVENT = f"event: error\ndata: {json.dumps(_MID_STREAM_ERROR)}\n\n".encode()
 
 
 class FakeAnthropic(FakeUpstream):
@@ -161,7 +162,7 @@ class FakeAnthropic(FakeUpstream):
             )
         last = len(pieces) - 1
         for index, piece in enumerate(pieces):
-            if self._cut(responder, fault, index):
+            if cut_stream(responder, fault, index, _ERROR_EVENT):
                 return
             if index == last:
                 self.wait_before_last()
@@ -173,7 +174,7 @@ class FakeAnthropic(FakeUpstream):
             responder.write_chunk(event("content_block_delta", delta))
             if index == last:
                 self.last_chunk_sent.set()
-        if self._cut(responder, fault, len(pieces)):
+        if cut_stream(responder, fault, len(pieces), _ERROR_EVENT, past_end=True):
             return
         responder.write_chunk(
             event("content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -186,24 +187,6 @@ class FakeAnthropic(FakeUpstream):
         responder.write_chunk(event("message_delta", final))
         responder.write_chunk(event("message_stop", {"type": "message_stop"}))
         responder.end_stream()
-
-    def _cut(self, responder: Responder, fault: Fault | None, sent: int) -> bool:
-        """Apply a stream fault due after ``sent`` pieces; True when the stream has ended."""
-        if fault is None:
-            return False
-        if fault.drop_after is not None and sent >= fault.drop_after:
-            responder.drop()
-            return True
-        if fault.truncate_after is not None and sent >= fault.truncate_after:
-            responder.end_stream()
-            return True
-        if fault.error_event_after is not None and sent >= fault.error_event_after:
-            responder.write_chunk(
-                f"event: error\ndata: {json.dumps(_MID_STREAM_ERROR)}\n\n".encode()
-            )
-            responder.end_stream()
-            return True
-        return False
 
 
 def _error(kind: str, message: str) -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .server import FakeUpstream, Fault, RecordedRequest, Responder
+from .server import FakeUpstream, Fault, RecordedRequest, Responder, cut_stream
 
 #: What Ollama answers in the middle of a stream when the model runner fails.
 MID_STREAM_ERROR = "an error was encountered while running the model"
@@ -127,21 +127,17 @@ class FakeOllama(FakeUpstream):
             responder.write_chunk(b'{"model":"' + model.encode() + b'","created_at":\n')
         last = len(pieces) - 1
         for index, piece in enumerate(pieces):
-            if fault is not None and index == fault.drop_after:
-                responder.drop()
-                return
-            if fault is not None and index == fault.truncate_after:
-                responder.end_stream()
-                return
-            if fault is not None and index == fault.error_event_after:
-                responder.write_chunk(_encode({"error": MID_STREAM_ERROR}))
-                responder.end_stream()
+            if cut_stream(responder, fault, index, _encode({"error": MID_STREAM_ERROR})):
                 return
             if index == last:
                 self.wait_before_last()
             responder.write_chunk(_encode(_line(model, piece)))
             if index == last:
                 self.last_chunk_sent.set()
+        if cut_stream(
+            responder, fault, len(pieces), _encode({"error": MID_STREAM_ERROR}), past_end=True
+        ):
+            return
         final = _line(model, "")
         final.update(done=True, done_reason=reason, **counters)
         responder.write_chunk(_encode(final))

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .server import FakeUpstream, Fault, RecordedRequest, Responder
+from .server import FakeUpstream, Fault, RecordedRequest, Responder, cut_stream
 
 _ERROR_TYPES = {429: "requests", 500: "server_error", 503: "server_error"}
 _ERROR_MESSAGES = {
@@ -189,14 +189,14 @@ class FakeOpenAI(FakeUpstream):
         encoded = self._encoded(event, pieces)
         last = len(encoded) - 1
         for index, data in enumerate(encoded):
-            if _cut_stream(responder, fault, index):
+            if cut_stream(responder, fault, index, _MID_STREAM_ERROR):
                 return
             if index == last:
                 self.wait_before_last()
             responder.write_chunk(data)
             if index == last:
                 self.last_chunk_sent.set()
-        if _cut_stream(responder, fault, len(encoded), past_end=True):
+        if cut_stream(responder, fault, len(encoded), _MID_STREAM_ERROR, past_end=True):
             return
         responder.write_chunk(event({}, reason))
         if usage is not None:
@@ -218,31 +218,6 @@ class FakeOpenAI(FakeUpstream):
             return [event({"content": piece}) for piece in pieces]
         # Benchmarks: every content event of this stream is the same bytes; encode them once.
         return [event({"content": "tok "})] * len(pieces)
-
-
-def _cut_stream(
-    responder: Responder, fault: Fault | None, sent: int, *, past_end: bool = False
-) -> bool:
-    """Apply the stream fault due after ``sent`` content chunks; True when the stream ended.
-
-    ``past_end``: all pieces were sent, so a fault counting more chunks than that applies now.
-    """
-    if fault is None:
-        return False
-
-    def due(after: int | None) -> bool:
-        return after is not None and (after == sent or (past_end and after > sent))
-
-    if due(fault.drop_after):
-        responder.drop()
-    elif due(fault.truncate_after):
-        responder.end_stream()
-    elif due(fault.error_event_after):
-        responder.write_chunk(_MID_STREAM_ERROR)
-        responder.end_stream()
-    else:
-        return False
-    return True
 
 
 def _token_limit(payload: dict[str, Any]) -> int | None:

@@ -276,6 +276,37 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def cut_stream(
+    responder: Responder,
+    fault: Fault | None,
+    sent: int,
+    error_event: bytes,
+    *,
+    past_end: bool = False,
+) -> bool:
+    """Apply the stream fault due after ``sent`` content chunks; True when the stream ended.
+
+    ``error_event`` is the vendor's mid-stream error, written for ``error_event_after``.
+    ``past_end``: every piece was sent, so a fault counting more chunks applies now.
+    """
+    if fault is None:
+        return False
+
+    def due(after: int | None) -> bool:
+        return after is not None and (after == sent or (past_end and after > sent))
+
+    if due(fault.drop_after):
+        responder.drop()
+    elif due(fault.truncate_after):
+        responder.end_stream()
+    elif due(fault.error_event_after):
+        responder.write_chunk(error_event)
+        responder.end_stream()
+    else:
+        return False
+    return True
+
+
 def closed_port_url() -> str:
     """A base URL on 127.0.0.1 where nothing listens: connections to it are refused."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
