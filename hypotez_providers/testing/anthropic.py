@@ -20,11 +20,26 @@ _ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
+_ERROR_MESSAGES = {
+    401: "invalid x-api-key",
+    403: "Your API key does not have permission to use the specified resource.",
+    404: "The requested resource could not be found.",
+    413: "Request exceeds the maximum allowed number of bytes.",
+    429: "This request would exceed the rate limit for your organization. Please try again later.",
+    500: "Internal server error",
+    529: "Overloaded",
+}
 _MID_STREAM_ERROR = {
     "type": "error",
     "error": {"type": "overloaded_error", "message": "Overloaded"},
 }
 _ERROR_EVENT = f"event: error\ndata: {json.dumps(_MID_STREAM_ERROR)}\n\n".encode()
+_SYSTEM_ROLE = (
+    'messages: Unexpected role "system". The Messages API accepts a top-level `system` '
+    'parameter, not "system" as an input message role.'
+)
+# next() on a count is atomic, so concurrent requests get distinct ids.
+_REQUEST_IDS = itertools.count(1)
 
 
 class FakeAnthropic(FakeUpstream):
@@ -32,10 +47,13 @@ class FakeAnthropic(FakeUpstream):
 
     ``models`` lists the accepted names (``None`` accepts any); with ``api_key`` set, a
     matching ``x-api-key`` header is required. Every request must carry ``anthropic-version``,
-    ``model``, ``messages`` and ``max_tokens``; a ``system`` role inside ``messages`` is
-    refused, as the real API does. The answer is ``reply``, streamed as ``pieces`` (default:
-    its words, each with its leading space); ``max_tokens`` below the number of pieces cuts it
-    with stop reason ``max_tokens``.
+    ``model``, ``messages`` and ``max_tokens``; a ``system`` role inside ``messages`` or an
+    empty message is refused, as the real API does (consecutive same-role messages are
+    accepted). The answer is ``reply``, streamed as ``pieces`` (default: its words, each with
+    its leading space), one output token per piece: ``max_tokens`` below the number of pieces
+    cuts it with stop reason ``max_tokens``, and one of the request's ``stop_sequences`` found
+    in it ends it there with stop reason ``stop_sequence``. Message ids are ``msg_fake1``,
+    ``msg_fake2``, ...; every answer and error carries a request id, as the real API's do.
     """
 
     def __init__(
@@ -54,8 +72,9 @@ class FakeAnthropic(FakeUpstream):
         self._ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
-        """Anthropic's error object for an injected status."""
-        return _error(_ERROR_TYPES.get(status, "api_error"), message)
+        """Anthropic's error object for an injected status (other 4xx: invalid_request_error)."""
+        kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+        return _error(kind, _ERROR_MESSAGES.get(status, message))
 
     def handle(self, request: RecordedRequest, fault: Fault | None, responder: Responder) -> None:
         """Validate the request as the real API does, then answer it whole or streamed."""
@@ -65,57 +84,74 @@ class FakeAnthropic(FakeUpstream):
             return
         payload = request.json
         pieces = list(self.pieces) if self.pieces is not None else _words(self.reply)
-        stop_reason = "end_turn"
-        if payload["max_tokens"] < len(pieces):
-            pieces, stop_reason = pieces[: payload["max_tokens"]], "max_tokens"
+        pieces, stop_reason, stop_sequence = _generate(
+            pieces, payload["max_tokens"], payload.get("stop_sequences") or ()
+        )
         ident = f"msg_fake{next(self._ids)}"
-        input_tokens = _input_tokens(payload)
+        usage = {
+            "input_tokens": _input_tokens(payload),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": len(pieces),
+        }
+        headers = {"request-id": f"req_fake{next(_REQUEST_IDS)}"}
+        message = {
+            "id": ident,
+            "type": "message",
+            "role": "assistant",
+            "model": payload["model"],
+            "content": [{"type": "text", "text": "".join(pieces)}],
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "usage": usage,
+        }
         if payload.get("stream"):
-            self._stream(
-                responder, fault, ident, payload["model"], pieces, stop_reason, input_tokens
-            )
+            self._stream(responder, fault, message, pieces, headers)
         elif fault is not None and fault.malformed:
-            responder.send_text(200, '{"id": "msg_x", "content": [', "application/json")
+            responder.send_text(200, '{"id": "msg_x", "content": [', "application/json", headers)
         else:
-            responder.send_json(
-                200,
-                {
-                    "id": ident,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": payload["model"],
-                    "content": [{"type": "text", "text": "".join(pieces)}],
-                    "stop_reason": stop_reason,
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": input_tokens, "output_tokens": len(pieces)},
-                },
-            )
+            responder.send_json(200, message, headers)
 
     def _problem(self, request: RecordedRequest) -> tuple[int, Any] | None:
+        invalid = "invalid_request_error"
         if request.method != "POST" or request.path != "/v1/messages":
             return 404, _error("not_found_error", "Not Found")
-        if self.api_key is not None and request.headers.get("x-api-key") != self.api_key:
-            return 401, _error("authentication_error", "invalid x-api-key")
+        if self.api_key is not None:
+            sent = request.headers.get("x-api-key")
+            if sent is None:
+                return 401, _error("authentication_error", "x-api-key header is required")
+            if sent != self.api_key:
+                return 401, _error("authentication_error", "invalid x-api-key")
         if "anthropic-version" not in request.headers:
-            return 400, _error("invalid_request_error", "anthropic-version: header is required")
+            return 400, _error(invalid, "anthropic-version: header is required")
         payload = request.json
         if not isinstance(payload, dict):
-            return 400, _error("invalid_request_error", "Request body is not valid JSON")
+            return 400, _error(invalid, "Request body is not valid JSON")
         for name in ("model", "messages", "max_tokens"):
             if name not in payload:
-                return 400, _error("invalid_request_error", f"{name}: Field required")
-        if not isinstance(payload["max_tokens"], int) or payload["max_tokens"] < 1:
-            return 400, _error("invalid_request_error", "max_tokens: must be at least 1")
+                return 400, _error(invalid, f"{name}: Field required")
+        max_tokens = payload["max_tokens"]
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            return 400, _error(invalid, "max_tokens: Input should be a valid integer")
+        if max_tokens < 1:
+            return 400, _error(invalid, "max_tokens: Input should be greater than or equal to 1")
         messages = payload["messages"]
         if not isinstance(messages, list) or not messages:
-            return 400, _error(
-                "invalid_request_error", "messages: at least one message is required"
-            )
+            return 400, _error(invalid, "messages: at least one message is required")
         for index, message in enumerate(messages):
-            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            role = message.get("role") if isinstance(message, dict) else None
+            if role == "system":
+                return 400, _error(invalid, _SYSTEM_ROLE)
+            if role not in ("user", "assistant"):
                 return 400, _error(
-                    "invalid_request_error",
-                    f"messages.{index}.role: Input should be 'user' or 'assistant'",
+                    invalid, f"messages.{index}.role: Input should be 'user' or 'assistant'"
+                )
+            final_assistant = role == "assistant" and index == len(messages) - 1
+            if not message.get("content") and not final_assistant:
+                return 400, _error(
+                    invalid,
+                    f"messages.{index}: all messages must have non-empty content except for "
+                    "the optional final assistant message",
                 )
         if self.models is not None and payload["model"] not in self.models:
             return 404, _error("not_found_error", f"model: {payload['model']}")
@@ -125,30 +161,23 @@ class FakeAnthropic(FakeUpstream):
         self,
         responder: Responder,
         fault: Fault | None,
-        ident: str,
-        model: str,
+        message: dict[str, Any],
         pieces: list[str],
-        stop_reason: str,
-        input_tokens: int,
+        headers: dict[str, str],
     ) -> None:
         def event(name: str, data: Any) -> bytes:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
+        usage = message["usage"]
         start = {
-            "type": "message_start",
-            "message": {
-                "id": ident,
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1},
-            },
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**usage, "output_tokens": 1},
         }
-        responder.start_stream("text/event-stream; charset=utf-8")
-        responder.write_chunk(event("message_start", start))
+        responder.start_stream("text/event-stream; charset=utf-8", headers=headers)
+        responder.write_chunk(event("message_start", {"type": "message_start", "message": start}))
         block = {
             "type": "content_block_start",
             "index": 0,
@@ -181,8 +210,11 @@ class FakeAnthropic(FakeUpstream):
         )
         final = {
             "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-            "usage": {"output_tokens": len(pieces)},
+            "delta": {
+                "stop_reason": message["stop_reason"],
+                "stop_sequence": message["stop_sequence"],
+            },
+            "usage": {"output_tokens": usage["output_tokens"]},
         }
         responder.write_chunk(event("message_delta", final))
         responder.write_chunk(event("message_stop", {"type": "message_stop"}))
@@ -190,20 +222,45 @@ class FakeAnthropic(FakeUpstream):
 
 
 def _error(kind: str, message: str) -> Any:
-    return {"type": "error", "error": {"type": kind, "message": message}}
+    return {
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": f"req_fake{next(_REQUEST_IDS)}",
+    }
 
 
 def _words(text: str) -> list[str]:
     return re.findall(r"\s*\S+", text) or [text]
 
 
+def _generate(
+    pieces: list[str], max_tokens: int, stop_sequences: Sequence[str]
+) -> tuple[list[str], str, str | None]:
+    """The pieces actually sent, the stop reason and the stop sequence that ended them."""
+    sent: list[str] = []
+    text = ""
+    for piece in pieces:
+        if len(sent) == max_tokens:
+            return sent, "max_tokens", None
+        candidate = text + piece
+        found = [
+            (candidate.find(stop), stop) for stop in stop_sequences if stop and stop in candidate
+        ]
+        if found:
+            # The stop sequence itself is not part of the answer.
+            at, stop = min(found)
+            if candidate[len(text) : at]:
+                sent.append(candidate[len(text) : at])
+            return sent, "stop_sequence", stop
+        sent.append(piece)
+        text = candidate
+    return sent, "end_turn", None
+
+
 def _input_tokens(payload: dict[str, Any]) -> int:
+    """Words as tokens: the system prompt and every text of the messages."""
     words = 0
-    system = payload.get("system")
-    if isinstance(system, str):
-        words += len(system.split())
-    for message in payload["messages"]:
-        content = message.get("content")
+    for content in [payload.get("system")] + [m.get("content") for m in payload["messages"]]:
         if isinstance(content, str):
             words += len(content.split())
         elif isinstance(content, list):

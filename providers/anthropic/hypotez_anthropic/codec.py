@@ -34,7 +34,15 @@ DROPPED_OPTIONS = ("seed", "presence_penalty", "frequency_penalty")
 def build_request(
     model: str, messages: list[dict[str, Any]], stream: bool, options: CompletionOptions
 ) -> dict[str, Any]:
-    """The request body: system text lifted out, roles merged, options mapped."""
+    """The ``/v1/messages`` request body for validated OpenAI-shape ``messages`` and options.
+
+    System and developer messages become the top-level ``system`` (joined by blank lines);
+    consecutive messages of one role are merged; a ``tool`` message is the user's turn (its
+    text); ``max_tokens`` defaults to :data:`DEFAULT_MAX_TOKENS`; ``stop`` is sent as the list
+    ``stop_sequences``; ``temperature`` and ``top_p`` pass through; :data:`DROPPED_OPTIONS`
+    have no Messages API field and are not sent; ``options.extra`` is merged last, so it may
+    override any field.
+    """
     system: list[str] = []
     turns: list[dict[str, Any]] = []
     for message in messages:
@@ -60,7 +68,8 @@ def build_request(
     if options.top_p is not None:
         body["top_p"] = options.top_p
     if options.stop is not None:
-        body["stop_sequences"] = [options.stop] if isinstance(options.stop, str) else options.stop
+        stop = options.stop
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
     if stream:
         body["stream"] = True
     body.update(options.extra)
@@ -100,14 +109,23 @@ def finish_reason(stop_reason: str | None) -> str | None:
 
 
 def parse_response(provider: str, body: Any) -> Chunk:
-    """The one chunk of a whole answer: its text blocks joined, stop reason and usage."""
-    try:
-        text = "".join(block["text"] for block in body["content"] if block.get("type") == "text")
-        usage = body.get("usage") or {}
-    except (KeyError, TypeError, AttributeError):
+    """The one chunk of a whole answer: its text blocks joined, stop reason and usage.
+
+    Blocks other than text (``tool_use``, ``thinking``) are not part of the text. An answer
+    without a ``content`` list raises :class:`MalformedResponse`.
+    """
+    content = body.get("content") if isinstance(body, dict) else None
+    if not isinstance(content, list):
         raise MalformedResponse(
             provider, f"answer has no content blocks: {json.dumps(body)[:200]}", status=200
-        ) from None
+        )
+    text = "".join(
+        str(block.get("text", ""))
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "text"
+    )
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     return Chunk(
         text=text,
         finish_reason=finish_reason(body.get("stop_reason")),
@@ -117,7 +135,14 @@ def parse_response(provider: str, body: Any) -> Chunk:
 
 
 def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
-    """Turn the Messages event stream into chunks; the last carries stop reason and usage."""
+    """Turn the Messages event stream into chunks; the last carries stop reason and usage.
+
+    ``message_start`` gives the model and input tokens, each ``text_delta`` is a chunk,
+    ``message_delta`` gives the stop reason and output tokens, ``message_stop`` ends the answer
+    with a text-less chunk holding them. ``ping`` and unknown events are skipped. An ``error``
+    event raises :func:`stream_error`'s error; data that is not JSON, or a stream that ends
+    before ``message_stop``, raises :class:`MalformedResponse`.
+    """
     model: str | None = None
     input_tokens = output_tokens = None
     stop_reason: str | None = None
@@ -128,18 +153,23 @@ def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
             raise MalformedResponse(
                 provider, f"stream event is not JSON: {event.data[:200]!r}"
             ) from None
-        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            data = {"type": event.event, "error": data}
+        kind = data.get("type")
         if kind == "content_block_delta":
-            delta = data.get("delta") or {}
+            delta = _mapping(data.get("delta"))
             if delta.get("type") == "text_delta" and delta.get("text"):
-                yield Chunk(text=delta["text"], model=model)
+                yield Chunk(text=str(delta["text"]), model=model)
         elif kind == "message_start":
-            message = data.get("message") or {}
-            model = message.get("model")
-            input_tokens = (message.get("usage") or {}).get("input_tokens")
+            message = _mapping(data.get("message"))
+            model = message.get("model") or model
+            input_tokens = _mapping(message.get("usage")).get("input_tokens")
         elif kind == "message_delta":
-            stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
-            output_tokens = (data.get("usage") or {}).get("output_tokens", output_tokens)
+            stop_reason = _mapping(data.get("delta")).get("stop_reason") or stop_reason
+            usage = _mapping(data.get("usage"))
+            # Newer API versions repeat the (cumulative) input count here too.
+            input_tokens = usage.get("input_tokens", input_tokens)
+            output_tokens = usage.get("output_tokens", output_tokens)
         elif kind == "message_stop":
             yield Chunk(
                 finish_reason=finish_reason(stop_reason),
@@ -148,21 +178,26 @@ def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
             )
             return
         elif kind == "error" or event.event == "error":
-            raise stream_error(provider, data.get("error") if isinstance(data, dict) else data)
+            raise stream_error(provider, data.get("error"))
     raise MalformedResponse(
         provider, "the stream ended before message_stop: the answer is truncated"
     )
 
 
 def stream_error(provider: str, error: Any) -> ProviderError:
-    """An ``error`` event as the matching transient error."""
-    kind = error.get("type", "") if isinstance(error, dict) else ""
-    message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+    """An ``error`` event's error object as the matching typed error, with its message.
+
+    ``overloaded_error`` is :class:`Overloaded`, ``rate_limit_error`` :class:`RateLimited`,
+    anything else (``api_error`` included) :class:`ServerError`; all are retryable.
+    """
+    error = error if isinstance(error, dict) else {"message": error}
+    kind = str(error.get("type") or "")
+    message = str(error.get("message") or kind or "error event without a message")
     if kind == "overloaded_error":
         return Overloaded(provider, message)
     if kind == "rate_limit_error":
         return RateLimited(provider, message)
-    return ServerError(provider, f"error event mid-stream: {message}")
+    return ServerError(provider, message)
 
 
 def _usage(input_tokens: Any, output_tokens: Any) -> Usage | None:
@@ -172,6 +207,10 @@ def _usage(input_tokens: Any, output_tokens: Any) -> Usage | None:
     return Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text_of(content: str | list[dict[str, Any]]) -> str:
