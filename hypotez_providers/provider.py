@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from .context import ProviderContext
-from .errors import PluginFailed, ProviderError, UnknownModel, redact
+from .errors import InvalidInput, PluginFailed, ProviderError, UnknownModel, redact
 from .messages import Message, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider_info import ProviderInfo
@@ -115,8 +115,20 @@ class Provider:
             if isinstance(result, (str, Chunk)):
                 result = (result,)
             yield from _as_chunks(self.name, result)
-        except ProviderError:
+        except ProviderError as error:
+            key = self.context.api_key
+            if key and len(key) >= 4 and key in error.upstream_message:
+                # Errors raised in a plugin's own parsing (a mid-stream error event) did not
+                # pass the transport's scrubbing; no error leaves a provider with its key.
+                raise type(error)(
+                    error.provider,
+                    redact(error.upstream_message, (key,)),
+                    status=error.status,
+                    retry_after=error.retry_after,
+                ) from None
             raise
+        except InvalidInput:
+            raise  # the plugin found the caller's input unusable: the caller's to fix
         except requests.RequestException as error:
             # A plugin that calls requests itself (the legacy style) still gets typed errors.
             raise self.context.transport.translate(error) from None

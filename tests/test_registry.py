@@ -188,3 +188,51 @@ def test_settings_can_replace_a_providers_model_list():
     registry = Registry(settings=settings, load_entry_points=False)
     provider = registry.register(Counting("plain"))
     assert provider.info.models == ("m", "m-large")
+
+
+class Raising:
+    """Raises what it is given from inside its completion hook."""
+
+    def __init__(self, error):
+        self.error = error
+
+    @hookimpl
+    def provider_info(self):
+        return ProviderInfo(
+            name="raising",
+            url="https://x.example",
+            models=["m"],
+            supports_stream=True,
+            needs_auth=True,
+        )
+
+    @hookimpl
+    def create_completion(self, model, messages, stream):
+        yield "partial"
+        raise self.error
+
+
+def test_a_key_in_an_error_raised_by_a_plugin_itself_is_scrubbed():
+    from hypotez_providers import ServerError
+
+    key = "sk-plugin-secret-0123456789"
+    registry = Registry(
+        settings=Settings(), load_entry_points=False, environ={"HYPOTEZ_RAISING_API_KEY": key}
+    )
+    registry.register(Raising(ServerError("raising", f"error event: bad key {key}")))
+    with pytest.raises(ServerError) as caught:
+        list(registry.provider("raising").stream("m", [{"role": "user", "content": "x"}]))
+    assert key not in str(caught.value) and "***" in caught.value.upstream_message
+
+
+def test_a_plugin_may_refuse_the_callers_input_as_invalid_input():
+    from hypotez_providers import InvalidInput
+
+    registry = Registry(
+        settings=Settings(), load_entry_points=False, environ={"HYPOTEZ_RAISING_API_KEY": "k" * 20}
+    )
+    registry.register(
+        Raising(InvalidInput("images are not supported here", field="messages[0].content"))
+    )
+    with pytest.raises(InvalidInput, match="images are not supported"):
+        list(registry.provider("raising").stream("m", [{"role": "user", "content": "x"}]))
