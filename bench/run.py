@@ -86,6 +86,7 @@ def measure(urls: dict[str, str], repeats: int, calls: int, quick: bool) -> list
 
     streams = workloads.streaming(
         {
+            **optional_streams(urls["stream"]),
             "raw requests SSE": lambda: workloads.raw_stream(session, urls["stream"]),
             "Router.stream": lambda: sum(
                 1 for c in router.stream("only-stream", MESSAGES) if c.text
@@ -187,8 +188,12 @@ def optional_clients(url: str) -> dict[str, Any]:
     else:
         print("skipped: openai client not installed (pip install openai)")
     if importlib.util.find_spec("litellm"):
+        # Otherwise LiteLLM fetches its model price list from the internet on import.
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         import litellm
 
+        # The benchmark's stream repeats one piece; LiteLLM aborts such streams by default.
+        litellm.REPEATED_STREAMING_CHUNK_LIMIT = 1_000_000
         lite = litellm.Router(
             model_list=[
                 {
@@ -204,6 +209,46 @@ def optional_clients(url: str) -> dict[str, Any]:
         found["LiteLLM Router"] = lambda: lite.completion(model=MODEL, messages=MESSAGES)
     else:
         print("skipped: LiteLLM not installed (pip install litellm)")
+    return found
+
+
+def optional_streams(url: str) -> dict[str, Any]:
+    """The same 10,000-chunk stream through the openai client and LiteLLM, when installed."""
+    found: dict[str, Any] = {}
+    if importlib.util.find_spec("openai"):
+        from openai import OpenAI
+
+        client = OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0)
+
+        def openai_stream() -> int:
+            chunks = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+            return sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
+
+        found["openai client stream"] = openai_stream
+    if importlib.util.find_spec("litellm"):
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        # The benchmark's stream repeats one piece; LiteLLM aborts such streams by default.
+        litellm.REPEATED_STREAMING_CHUNK_LIMIT = 1_000_000
+        lite = litellm.Router(
+            model_list=[
+                {
+                    "model_name": MODEL,
+                    "litellm_params": {
+                        "model": "openai/" + MODEL,
+                        "api_base": url + "/v1",
+                        "api_key": "bench",
+                    },
+                }
+            ]
+        )
+
+        def litellm_stream() -> int:
+            chunks = lite.completion(model=MODEL, messages=MESSAGES, stream=True)
+            return sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
+
+        found["LiteLLM Router stream"] = litellm_stream
     return found
 
 
