@@ -175,17 +175,20 @@ def Router_(registry: Any) -> Any:
     return Router(registry)
 
 
-def optional_clients(url: str) -> dict[str, Any]:
-    """The official openai client and LiteLLM's Router, when installed."""
+def other_clients(url: str, *, quiet: bool = False) -> dict[str, Any]:
+    """The official openai client and LiteLLM's Router on ``url``, those that are installed.
+
+    Each is a function ``ask(stream) -> result``; absent ones are reported as skipped.
+    """
     found: dict[str, Any] = {}
     if importlib.util.find_spec("openai"):
         from openai import OpenAI
 
         client = OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0)
-        found["openai client"] = lambda: client.chat.completions.create(
-            model=MODEL, messages=MESSAGES
+        found["openai client"] = lambda stream: client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=stream
         )
-    else:
+    elif not quiet:
         print("skipped: openai client not installed (pip install openai)")
     if importlib.util.find_spec("litellm"):
         # Otherwise LiteLLM fetches its model price list from the internet on import.
@@ -194,62 +197,29 @@ def optional_clients(url: str) -> dict[str, Any]:
 
         # The benchmark's stream repeats one piece; LiteLLM aborts such streams by default.
         litellm.REPEATED_STREAMING_CHUNK_LIMIT = 1_000_000
-        lite = litellm.Router(
-            model_list=[
-                {
-                    "model_name": MODEL,
-                    "litellm_params": {
-                        "model": "openai/" + MODEL,
-                        "api_base": url + "/v1",
-                        "api_key": "bench",
-                    },
-                }
-            ]
+        params = {"model": "openai/" + MODEL, "api_base": url + "/v1", "api_key": "bench"}
+        lite = litellm.Router(model_list=[{"model_name": MODEL, "litellm_params": params}])
+        found["LiteLLM Router"] = lambda stream: lite.completion(
+            model=MODEL, messages=MESSAGES, stream=stream
         )
-        found["LiteLLM Router"] = lambda: lite.completion(model=MODEL, messages=MESSAGES)
-    else:
+    elif not quiet:
         print("skipped: LiteLLM not installed (pip install litellm)")
     return found
 
 
+def optional_clients(url: str) -> dict[str, Any]:
+    """Per-call contenders from :func:`other_clients`."""
+    return {name: (lambda ask=ask: ask(False)) for name, ask in other_clients(url).items()}
+
+
 def optional_streams(url: str) -> dict[str, Any]:
-    """The same 10,000-chunk stream through the openai client and LiteLLM, when installed."""
-    found: dict[str, Any] = {}
-    if importlib.util.find_spec("openai"):
-        from openai import OpenAI
+    """Stream contenders from :func:`other_clients`: chunks with content, counted."""
 
-        client = OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0)
+    def counting(ask: Any) -> Any:
+        return lambda: sum(1 for c in ask(True) if c.choices and c.choices[0].delta.content)
 
-        def openai_stream() -> int:
-            chunks = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
-            return sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
-
-        found["openai client stream"] = openai_stream
-    if importlib.util.find_spec("litellm"):
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        # The benchmark's stream repeats one piece; LiteLLM aborts such streams by default.
-        litellm.REPEATED_STREAMING_CHUNK_LIMIT = 1_000_000
-        lite = litellm.Router(
-            model_list=[
-                {
-                    "model_name": MODEL,
-                    "litellm_params": {
-                        "model": "openai/" + MODEL,
-                        "api_base": url + "/v1",
-                        "api_key": "bench",
-                    },
-                }
-            ]
-        )
-
-        def litellm_stream() -> int:
-            chunks = lite.completion(model=MODEL, messages=MESSAGES, stream=True)
-            return sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
-
-        found["LiteLLM Router stream"] = litellm_stream
-    return found
+    found = other_clients(url, quiet=True)
+    return {f"{name} stream": counting(ask) for name, ask in found.items()}
 
 
 def ratio_rows(
