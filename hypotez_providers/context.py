@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .tolerance import StreamStats
 from .transport import HttpTransport
 
 if TYPE_CHECKING:
@@ -19,11 +20,13 @@ class ProviderContext:
     ``repr()`` never shows the key; read ``api_key`` only to build a request header.
     """
 
-    __slots__ = ("info", "settings", "transport")
+    __slots__ = ("info", "settings", "stats", "transport")
 
     def __init__(self, info: ProviderInfo, settings: ProviderSettings) -> None:
         self.info = info
         self.settings = settings
+        #: Counters a codec fills in while reading a stream (one per attempt under the Router).
+        self.stats = StreamStats()
         key = settings.api_key_value
         self.transport = HttpTransport(
             info.name,
@@ -38,6 +41,7 @@ class ProviderContext:
         copy = ProviderContext.__new__(ProviderContext)
         copy.info = self.info
         copy.settings = self.settings
+        copy.stats = StreamStats()
         copy.transport = self.transport.with_timeout(min(connect, seconds), min(read, seconds))
         return copy
 

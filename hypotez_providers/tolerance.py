@@ -1,0 +1,50 @@
+"""Tolerant streams: an undecodable event is skipped and counted, not fatal at once.
+
+A codec that cannot decode one event of an otherwise good stream calls :func:`skip_malformed`
+and goes on with the next one. The stream fails with :class:`MalformedResponse` only when more
+than :data:`MAX_MALFORMED_IN_A_ROW` bad events come in a row, or when it ends without the
+vendor's end marker (the codec's own truncation check). The count lands on the attempt
+(``Attempt.malformed_events``), so a caller can tell a clean answer from a patched-up one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import MalformedResponse
+
+#: Bad events in a row after which a stream is given up on.
+MAX_MALFORMED_IN_A_ROW = 3
+
+logger = logging.getLogger("hypotez_providers.streams")
+
+
+class StreamStats:
+    """Counters of one attempt's stream, filled in by the codec that reads it."""
+
+    __slots__ = ("malformed_events",)
+
+    def __init__(self) -> None:
+        #: Undecodable events skipped so far.
+        self.malformed_events = 0
+
+    def __repr__(self) -> str:
+        return f"StreamStats(malformed_events={self.malformed_events})"
+
+
+def skip_malformed(provider: str, stats: StreamStats | None, in_a_row: int, what: str) -> int:
+    """Count one undecodable event (``what`` describes it) and return the new run length.
+
+    ``in_a_row`` is how many bad events came just before this one (0 after a good event).
+    Raises :class:`MalformedResponse` naming the provider when the run passes
+    :data:`MAX_MALFORMED_IN_A_ROW`. The event is logged at DEBUG, cut to 200 characters.
+    """
+    in_a_row += 1
+    if stats is not None:
+        stats.malformed_events += 1
+    if in_a_row > MAX_MALFORMED_IN_A_ROW:
+        raise MalformedResponse(
+            provider, f"{in_a_row} undecodable stream events in a row, the last: {what[:200]}"
+        )
+    logger.debug("%s: skipped an undecodable stream event: %s", provider, what[:200])
+    return in_a_row
