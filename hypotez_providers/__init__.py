@@ -62,6 +62,7 @@ from .settings import (
     load_settings,
 )
 from .sse import SSEDecoder, SSEEvent, iter_sse
+from .tolerance import MAX_MALFORMED_IN_A_ROW, StreamStats, skip_malformed, truncated_stream
 from .transport import HttpTransport
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ENTRY_POINT_GROUP",
     "LOAD_PLUGINS_ENV",
+    "MAX_MALFORMED_IN_A_ROW",
     "AllProvidersFailed",
     "Attempt",
     "AuthenticationFailed",
@@ -116,6 +118,7 @@ __all__ = [
     "ServerError",
     "Settings",
     "StreamInterrupted",
+    "StreamStats",
     "TextPart",
     "TransientError",
     "UnknownModel",
@@ -136,6 +139,8 @@ __all__ = [
     "openai_chat",
     "parse_retry_after",
     "redact",
+    "skip_malformed",
+    "truncated_stream",
     "validate_messages",
     "validate_options",
 ]

@@ -20,6 +20,7 @@ from .errors import MalformedResponse, Overloaded, ProviderError, RateLimited, S
 from .options import CompletionOptions
 from .results import Chunk, Usage
 from .sse import SSEEvent
+from .tolerance import StreamStats, skip_malformed, truncated_stream
 
 DONE = "[DONE]"
 
@@ -81,7 +82,9 @@ def chat_completion(
     url = context.base_url + path
     if stream:
         return parse_stream(
-            context.name, context.transport.post_sse(url, payload, headers=all_headers)
+            context.name,
+            context.transport.post_sse(url, payload, headers=all_headers),
+            stats=context.stats,
         )
     return iter(
         (
@@ -109,13 +112,18 @@ def parse_response(provider: str, body: Any) -> Chunk:
     )
 
 
-def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
+def parse_stream(
+    provider: str, events: Iterable[SSEEvent], *, stats: StreamStats | None = None
+) -> Iterator[Chunk]:
     """Turn a chat-completions event stream into chunks; stop at ``[DONE]``.
 
-    An ``error`` object in the stream raises the matching transient error. A stream that ends
-    with neither ``[DONE]`` nor a finish reason raises :class:`MalformedResponse` (truncated).
+    An ``error`` object in the stream raises the matching transient error. An event whose data
+    is not a JSON object is skipped and counted in ``stats`` (:func:`skip_malformed`), unless
+    too many come in a row. A stream that ends with neither ``[DONE]`` nor a finish reason
+    raises :class:`MalformedResponse` (truncated).
     """
     finished = False
+    in_a_row = skipped = 0
     for event in events:
         data = event.data
         if data == DONE:
@@ -123,9 +131,14 @@ def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
         try:
             obj = json.loads(data)
         except ValueError:
-            raise MalformedResponse(provider, f"stream event is not JSON: {data[:200]!r}") from None
+            obj = None
         if not isinstance(obj, dict):
-            raise MalformedResponse(provider, f"stream event is not an object: {data[:200]!r}")
+            skipped += 1
+            in_a_row = skip_malformed(
+                provider, stats, in_a_row, f"stream event is not a JSON object: {data[:200]!r}"
+            )
+            continue
+        in_a_row = 0
         if "error" in obj:
             raise stream_error(provider, obj["error"])
         choices = obj.get("choices")
@@ -143,7 +156,7 @@ def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
                 text=text, finish_reason=finish_reason, usage=_usage(usage), model=obj.get("model")
             )
     if not finished:
-        raise MalformedResponse(provider, "the stream ended before [DONE]: the answer is truncated")
+        raise truncated_stream(provider, "before [DONE]", skipped)
 
 
 def stream_error(provider: str, error: Any) -> ProviderError:

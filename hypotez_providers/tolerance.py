@@ -3,8 +3,9 @@
 A codec that cannot decode one event of an otherwise good stream calls :func:`skip_malformed`
 and goes on with the next one. The stream fails with :class:`MalformedResponse` only when more
 than :data:`MAX_MALFORMED_IN_A_ROW` bad events come in a row, or when it ends without the
-vendor's end marker (the codec's own truncation check). The count lands on the attempt
-(``Attempt.malformed_events``), so a caller can tell a clean answer from a patched-up one.
+vendor's end marker (the codec's own truncation check, whose error :func:`truncated_stream`
+builds). The count lands on the attempt (``Attempt.malformed_events``), so a caller can tell
+a clean answer from a patched-up one.
 """
 
 from __future__ import annotations
@@ -48,3 +49,16 @@ def skip_malformed(provider: str, stats: StreamStats | None, in_a_row: int, what
         )
     logger.debug("%s: skipped an undecodable stream event: %s", provider, what[:200])
     return in_a_row
+
+
+def truncated_stream(provider: str, ended: str, skipped: int) -> MalformedResponse:
+    """The error for a stream that ``ended`` (e.g. "before [DONE]") without its end marker.
+
+    ``skipped`` is how many undecodable events this stream skipped; the message says so when
+    there were any, since a skipped event may have been the end marker itself.
+    """
+    message = f"the stream ended {ended}: the answer is truncated"
+    if skipped:
+        events = "event was" if skipped == 1 else "events were"
+        message += f" ({skipped} undecodable {events} skipped)"
+    return MalformedResponse(provider, message)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hypotez_providers import (
+    MAX_MALFORMED_IN_A_ROW,
     AuthenticationFailed,
     MalformedResponse,
     ProviderInfo,
     Registry,
     Settings,
+    StreamStats,
     hookimpl,
     openai_chat,
 )
@@ -97,3 +101,106 @@ def test_rate_limit_and_overload_errors_inside_a_stream_are_typed():
         with pytest.raises(Exception) as caught:
             list(openai_chat.parse_stream("p", events))
         assert type(caught.value).__name__ == name and caught.value.retryable
+
+
+# -- tolerance: an undecodable event is skipped and counted -------------------------------------
+
+
+def delta(text):
+    return SSEEvent(json.dumps({"choices": [{"delta": {"content": text}, "finish_reason": None}]}))
+
+
+FINISH = SSEEvent('{"choices":[{"delta":{},"finish_reason":"stop"}]}')
+BAD = SSEEvent('{"choices": [{"delta": ')
+END = SSEEvent("[DONE]")
+
+
+def streamed(events):
+    stats = StreamStats()
+    return "".join(c.text for c in openai_chat.parse_stream("p", events, stats=stats)), stats
+
+
+def test_one_undecodable_event_mid_stream_is_skipped_and_counted():
+    text, stats = streamed([delta("Hel"), BAD, delta("lo"), FINISH, END])
+    assert (text, stats.malformed_events) == ("Hello", 1)
+
+
+def test_json_that_is_not_an_object_is_undecodable_too():
+    text, stats = streamed([delta("a"), SSEEvent("[1, 2]"), SSEEvent("null"), delta("b"), END])
+    assert (text, stats.malformed_events) == ("ab", 2)
+
+
+def test_as_many_undecodable_events_in_a_row_as_allowed_then_a_good_one_completes():
+    text, stats = streamed([delta("a"), *[BAD] * MAX_MALFORMED_IN_A_ROW, delta("b"), FINISH])
+    assert (text, stats.malformed_events) == ("ab", MAX_MALFORMED_IN_A_ROW)
+
+
+def test_a_good_event_starts_the_count_in_a_row_again():
+    run = [BAD] * MAX_MALFORMED_IN_A_ROW
+    text, stats = streamed([*run, delta("a"), *run, delta("b"), *run, END])
+    assert (text, stats.malformed_events) == ("ab", 3 * MAX_MALFORMED_IN_A_ROW)
+
+
+def test_one_more_undecodable_event_in_a_row_is_malformed_naming_the_provider():
+    events = [delta("a"), *[BAD] * (MAX_MALFORMED_IN_A_ROW + 1), delta("b"), END]
+    stats = StreamStats()
+    received = []
+    with pytest.raises(MalformedResponse, match="undecodable stream events in a row") as caught:
+        for chunk in openai_chat.parse_stream("p", events, stats=stats):
+            received.append(chunk.text)
+    assert (caught.value.provider, received) == ("p", ["a"])
+    assert stats.malformed_events == MAX_MALFORMED_IN_A_ROW + 1
+
+
+def test_an_undecodable_event_then_the_end_without_done_is_truncated_and_says_so():
+    with pytest.raises(MalformedResponse, match="truncated") as caught:
+        streamed([delta("a"), BAD])
+    assert "1 undecodable event was skipped" in str(caught.value)
+    with pytest.raises(MalformedResponse) as caught:
+        streamed([delta("a")])
+    assert "skipped" not in str(caught.value)
+
+
+def test_without_stats_undecodable_events_are_still_skipped():
+    chunks = openai_chat.parse_stream("p", [delta("a"), BAD, delta("b"), END])
+    assert "".join(c.text for c in chunks) == "ab"
+
+
+def serve_events(upstream, *events):
+    """Answer every request with exactly these SSE ``data`` fields, then a clean end."""
+
+    def handle(request, fault, responder):
+        responder.start_stream("text/event-stream")
+        for data in events:
+            responder.write_chunk(b"data: " + data + b"\n\n")
+        responder.end_stream()
+
+    upstream.handle = handle
+
+
+def piece(text):
+    return json.dumps({"choices": [{"delta": {"content": text}, "finish_reason": None}]}).encode()
+
+
+STOP = b'{"choices":[{"delta":{},"finish_reason":"stop"}]}'
+
+
+def test_over_http_a_broken_event_mid_stream_is_skipped_and_counted_on_the_context(upstream):
+    serve_events(upstream, piece("Hel"), b'{"choices": [{"delta": ', piece("lo"), STOP, b"[DONE]")
+    provider = keyed(upstream)
+    assert "".join(c.text for c in provider.stream("gpt-4o-mini", MESSAGES)) == "Hello"
+    assert provider.context.stats.malformed_events == 1
+
+
+def test_over_http_too_many_broken_events_in_a_row_fail_the_stream(upstream):
+    broken = [b"{oops"] * (MAX_MALFORMED_IN_A_ROW + 1)
+    serve_events(upstream, piece("Hel"), *broken, piece("lo"), STOP, b"[DONE]")
+    with pytest.raises(MalformedResponse, match="in a row") as caught:
+        list(keyed(upstream).stream("gpt-4o-mini", MESSAGES))
+    assert caught.value.provider == "keyed"
+
+
+def test_over_http_a_broken_last_event_is_a_truncated_answer(upstream):
+    serve_events(upstream, piece("Hel"), b"{oops")
+    with pytest.raises(MalformedResponse, match=r"truncated \(1 undecodable event was skipped\)"):
+        list(keyed(upstream).stream("gpt-4o-mini", MESSAGES))

@@ -248,7 +248,6 @@ def test_when_every_provider_fails_one_error_lists_every_attempt(fakes):
         Fault(status=503),
         Fault(status=429, headers={"Retry-After": "1"}),
         Fault(html=True),
-        Fault(malformed=True),
         Fault(drop_after=0),
         Fault(truncate_after=0),
         Fault(error_event_after=0),
@@ -267,6 +266,16 @@ def test_a_stream_whose_first_provider_dies_before_its_first_chunk_is_answered_b
     assert stream.provider == "second"
     assert stream.attempts[0].provider == "first" and stream.attempts[0].outcome == "failed"
     assert stream.attempts[-1].provider == "second" and stream.attempts[-1].outcome == "ok"
+
+
+def test_a_stream_with_one_malformed_event_is_answered_whole_by_its_first_provider(fakes):
+    first, second = fakes("first"), fakes("second")
+    first.fail_every_request = Fault(malformed=True)
+    router, _ = build({"first": first.url, "second": second.url})
+    stream = router.stream(MODEL, MESSAGES)
+    assert "".join(chunk.text for chunk in stream) == "answer from first"
+    assert [(a.provider, a.outcome) for a in stream.attempts] == [("first", "ok")]
+    assert second.requests == []
 
 
 def test_a_stream_from_a_refusing_provider_fails_over(fakes):

@@ -97,7 +97,6 @@ def test_the_direct_call_yields_one_piece_without_streaming(gravity_registry):
     [
         (Fault(truncate_after=2), MalformedResponse, "truncated"),
         (Fault(error_event_after=2), ServerError, "mid-stream"),
-        (Fault(malformed=True), MalformedResponse, "not JSON"),
         (Fault(drop_after=2), ConnectionFailed, "mid-stream"),
     ],
 )
@@ -110,8 +109,18 @@ def test_stream_faults_raise_typed_errors_after_the_pieces_received(
         for chunk in gravity_registry.provider("gravityengine").stream(MODEL, MESSAGES):
             received.append(chunk.text)
     assert caught.value.provider == "gravityengine"
-    if not fault.malformed:
-        assert "".join(received) == "Hello! How"
+    assert "".join(received) == "Hello! How"
+
+
+def test_one_malformed_stream_event_is_skipped_and_the_answer_is_complete(
+    gravity_registry, gravity_upstream
+):
+    gravity_upstream.faults.append(Fault(malformed=True))
+    provider = gravity_registry.provider("gravityengine")
+    assert (
+        "".join(chunk.text for chunk in provider.stream(MODEL, MESSAGES)) == gravity_upstream.reply
+    )
+    assert provider.context.stats.malformed_events == 1
 
 
 @pytest.mark.parametrize(
