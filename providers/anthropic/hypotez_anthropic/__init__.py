@@ -57,7 +57,9 @@ def create_completion(
     url = context.base_url + "/v1/messages"
     if stream:
         return codec.parse_stream(
-            context.name, context.transport.post_sse(url, body, headers=headers)
+            context.name,
+            context.transport.post_sse(url, body, headers=headers),
+            stats=context.stats,
         )
     return _whole(context, url, body, headers)
 

@@ -15,7 +15,10 @@ from hypotez_providers import (
     RateLimited,
     ServerError,
     SSEEvent,
+    StreamStats,
     Usage,
+    skip_malformed,
+    truncated_stream,
 )
 
 #: Sent when the caller sets no max_tokens: the Messages API requires the field.
@@ -134,25 +137,35 @@ def parse_response(provider: str, body: Any) -> Chunk:
     )
 
 
-def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
+def parse_stream(
+    provider: str, events: Iterable[SSEEvent], *, stats: StreamStats | None = None
+) -> Iterator[Chunk]:
     """Turn the Messages event stream into chunks; the last carries stop reason and usage.
 
     ``message_start`` gives the model and input tokens, each ``text_delta`` is a chunk,
     ``message_delta`` gives the stop reason and output tokens, ``message_stop`` ends the answer
     with a text-less chunk holding them. ``ping`` and unknown events are skipped. An ``error``
-    event raises :func:`stream_error`'s error; data that is not JSON, or a stream that ends
-    before ``message_stop``, raises :class:`MalformedResponse`.
+    event raises :func:`stream_error`'s error, even when its data is not JSON. Other data that
+    is not JSON is skipped and counted in ``stats`` (:func:`skip_malformed`), unless too many
+    come in a row; a stream that ends before ``message_stop`` raises
+    :class:`MalformedResponse`.
     """
     model: str | None = None
     input_tokens = output_tokens = None
     stop_reason: str | None = None
+    in_a_row = skipped = 0
     for event in events:
         try:
             data = json.loads(event.data)
         except ValueError:
-            raise MalformedResponse(
-                provider, f"stream event is not JSON: {event.data[:200]!r}"
-            ) from None
+            if event.event == "error":
+                raise stream_error(provider, event.data) from None
+            skipped += 1
+            in_a_row = skip_malformed(
+                provider, stats, in_a_row, f"stream event is not JSON: {event.data[:200]!r}"
+            )
+            continue
+        in_a_row = 0
         if not isinstance(data, dict):
             data = {"type": event.event, "error": data}
         kind = data.get("type")
@@ -179,9 +192,7 @@ def parse_stream(provider: str, events: Iterable[SSEEvent]) -> Iterator[Chunk]:
             return
         elif kind == "error" or event.event == "error":
             raise stream_error(provider, data.get("error"))
-    raise MalformedResponse(
-        provider, "the stream ended before message_stop: the answer is truncated"
-    )
+    raise truncated_stream(provider, "before message_stop", skipped)
 
 
 def stream_error(provider: str, error: Any) -> ProviderError:

@@ -10,6 +10,7 @@ import requests
 from hypotez_anthropic import API_VERSION, codec
 
 from hypotez_providers import (
+    MAX_MALFORMED_IN_A_ROW,
     AuthenticationFailed,
     ConnectionFailed,
     MalformedResponse,
@@ -20,6 +21,7 @@ from hypotez_providers import (
     ServerError,
     Settings,
     SSEEvent,
+    StreamStats,
     Usage,
     iter_sse,
     validate_options,
@@ -142,7 +144,6 @@ def test_the_first_piece_arrives_before_the_upstream_sends_the_last(upstream):
         (Fault(error_event_after=2), Overloaded),
         (Fault(truncate_after=2), MalformedResponse),
         (Fault(drop_after=2), ConnectionFailed),
-        (Fault(malformed=True), MalformedResponse),
     ],
 )
 def test_stream_faults_become_typed_errors(upstream, fault, error_type):
@@ -152,6 +153,65 @@ def test_stream_faults_become_typed_errors(upstream, fault, error_type):
     error = caught.value
     assert type(error) is error_type and error.provider == "anthropic"
     assert error.retryable is (error_type is not MalformedResponse)
+
+
+def test_the_fakes_malformed_event_is_skipped_and_the_answer_is_complete(upstream):
+    upstream.faults.append(Fault(malformed=True))
+    provider = provider_for(upstream)
+    chunks = list(provider.stream(MODEL, MESSAGES))
+    assert "".join(c.text for c in chunks) == "".join(WORDS)
+    assert chunks[-1].finish_reason == "stop"
+    assert provider.context.stats.malformed_events == 1
+
+
+def serve_events(upstream, *events):
+    """Answer every request with exactly these ``(event, data)`` pairs, then a clean end."""
+
+    def handle(request, fault, responder):
+        responder.start_stream("text/event-stream")
+        for name, data in events:
+            responder.write_chunk(b"event: %s\ndata: %s\n\n" % (name.encode(), data))
+        responder.end_stream()
+
+    upstream.handle = handle
+
+
+def text_delta(text):
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": text},
+    }
+    return ("content_block_delta", json.dumps(delta).encode())
+
+
+WIRE_START = (
+    "message_start",
+    b'{"type": "message_start", "message": {"model": "%s"}}' % MODEL.encode(),
+)
+WIRE_BROKEN = ("content_block_delta", b'{"type": "content_block_delta", ')
+WIRE_STOP = ("message_stop", b'{"type": "message_stop"}')
+
+
+def test_over_http_a_broken_event_mid_stream_is_skipped_and_counted(upstream):
+    serve_events(upstream, WIRE_START, text_delta("Hel"), WIRE_BROKEN, text_delta("lo"), WIRE_STOP)
+    provider = provider_for(upstream)
+    assert "".join(c.text for c in provider.stream(MODEL, MESSAGES)) == "Hello"
+    assert provider.context.stats.malformed_events == 1
+
+
+def test_over_http_too_many_broken_events_in_a_row_fail_the_stream(upstream):
+    broken = [WIRE_BROKEN] * (MAX_MALFORMED_IN_A_ROW + 1)
+    serve_events(upstream, WIRE_START, text_delta("Hel"), *broken, text_delta("lo"), WIRE_STOP)
+    with pytest.raises(MalformedResponse, match="in a row") as caught:
+        list(provider_for(upstream).stream(MODEL, MESSAGES))
+    assert caught.value.provider == "anthropic"
+
+
+def test_over_http_a_broken_last_event_is_a_truncated_answer(upstream):
+    serve_events(upstream, WIRE_START, text_delta("Hel"), WIRE_BROKEN)
+    with pytest.raises(MalformedResponse, match=r"truncated \(1 undecodable event was skipped\)"):
+        list(provider_for(upstream).stream(MODEL, MESSAGES))
 
 
 def test_429_carries_retry_after_and_the_upstream_message(upstream):
@@ -520,6 +580,50 @@ def test_a_stream_without_message_stop_is_truncated():
         list(codec.parse_stream("anthropic", [START, DELTA]))
 
 
-def test_a_data_line_that_is_not_json_is_malformed():
-    with pytest.raises(MalformedResponse, match="not JSON"):
-        list(codec.parse_stream("anthropic", [START, sse("content_block_delta", "{oops")]))
+BAD = sse("content_block_delta", "{oops")
+
+
+def streamed(events):
+    stats = StreamStats()
+    return "".join(c.text for c in codec.parse_stream("anthropic", events, stats=stats)), stats
+
+
+def test_one_data_line_that_is_not_json_is_skipped_and_counted():
+    text, stats = streamed([START, DELTA, BAD, DELTA, STOP])
+    assert (text, stats.malformed_events) == ("HiHi", 1)
+
+
+def test_as_many_undecodable_events_in_a_row_as_allowed_then_a_good_one_completes():
+    text, stats = streamed([START, *[BAD] * MAX_MALFORMED_IN_A_ROW, DELTA, STOP])
+    assert (text, stats.malformed_events) == ("Hi", MAX_MALFORMED_IN_A_ROW)
+
+
+def test_a_good_event_starts_the_count_in_a_row_again():
+    run = [BAD] * MAX_MALFORMED_IN_A_ROW
+    text, stats = streamed([START, *run, DELTA, *run, sse("ping", {"type": "ping"}), *run, STOP])
+    assert (text, stats.malformed_events) == ("Hi", 3 * MAX_MALFORMED_IN_A_ROW)
+
+
+def test_one_more_undecodable_event_in_a_row_is_malformed_naming_the_provider():
+    stream = codec.parse_stream(
+        "anthropic", [START, DELTA, *[BAD] * (MAX_MALFORMED_IN_A_ROW + 1), STOP]
+    )
+    assert next(stream).text == "Hi"
+    with pytest.raises(MalformedResponse, match="undecodable stream events in a row") as caught:
+        next(stream)
+    assert caught.value.provider == "anthropic" and "{oops" in str(caught.value)
+
+
+def test_an_undecodable_event_then_the_end_without_message_stop_is_truncated_and_says_so():
+    with pytest.raises(MalformedResponse, match="truncated") as caught:
+        streamed([START, DELTA, BAD])
+    assert "1 undecodable event was skipped" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "data", ["upstream overloaded, try later", '"upstream overloaded, try later"']
+)
+def test_an_error_event_is_an_error_even_when_its_data_is_not_a_json_object(data):
+    with pytest.raises(ServerError, match="upstream overloaded, try later") as caught:
+        streamed([START, sse("error", data), STOP])
+    assert caught.value.provider == "anthropic"
