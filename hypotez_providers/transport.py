@@ -30,9 +30,10 @@ from .errors import (
     ServerError,
     redact,
 )
-from .ndjson import NDJSONDecoder
+from .ndjson import BadLine, iter_ndjson
 from .retry_after import parse_retry_after
 from .sse import SSEDecoder, SSEEvent
+from .tolerance import StreamStats, skip_malformed
 
 Timeout = tuple[float, float]
 
@@ -146,15 +147,21 @@ class HttpTransport:
         *,
         headers: dict[str, str] | None = None,
         timeout: Timeout | None = None,
+        stats: StreamStats | None = None,
     ) -> Iterator[Any]:
-        """POST ``payload`` and yield each JSON line of the answer as it arrives."""
-        decoder = NDJSONDecoder()
-        try:
-            for piece in self._stream(url, payload, headers, timeout, "ndjson"):
-                yield from decoder.feed(piece)
-            yield from decoder.close()
-        except ValueError as error:
-            raise MalformedResponse(self.provider, redact(str(error), self._secrets)) from None
+        """POST ``payload`` and yield each JSON line of the answer as it arrives.
+
+        A line that is not JSON is skipped and counted in ``stats`` (:func:`skip_malformed`);
+        more than ``MAX_MALFORMED_IN_A_ROW`` of them in a row raise :class:`MalformedResponse`.
+        """
+        in_a_row = 0
+        for value in iter_ndjson(self._stream(url, payload, headers, timeout, "ndjson")):
+            if type(value) is BadLine:
+                what = redact(str(value), self._secrets)
+                in_a_row = skip_malformed(self.provider, stats, in_a_row, what)
+            else:
+                in_a_row = 0
+                yield value
 
     def _stream(
         self,

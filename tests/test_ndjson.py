@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypotez_providers.ndjson import NDJSONDecoder
+from hypotez_providers.ndjson import BadLine, NDJSONDecoder, iter_ndjson
 
 
 def _decode(*pieces: bytes) -> list[Any]:
@@ -91,22 +90,35 @@ def test_utf8_characters_split_across_pieces_decode_whole() -> None:
     ]
 
 
-def test_invalid_line_raises_value_error_naming_the_line() -> None:
+def test_an_invalid_line_comes_out_as_a_bad_line_in_its_place() -> None:
     decoder = NDJSONDecoder()
-    with pytest.raises(ValueError, match="this is not json"):
-        decoder.feed(b'{"ok": 1}\nthis is not json\n')
+    first, bad, last = decoder.feed(b'{"ok": 1}\nthis is not json\n2\n')
+    assert (first, last) == ({"ok": 1}, 2)
+    assert type(bad) is BadLine and bad.line == b"this is not json"
+    assert str(bad) == "not a JSON line: b'this is not json'"
 
 
-def test_invalid_last_line_raises_on_close() -> None:
+def test_an_invalid_last_line_is_a_bad_line_on_close() -> None:
     decoder = NDJSONDecoder()
-    decoder.feed(b'{"unterminated": ')
-    with pytest.raises(ValueError, match="unterminated"):
-        decoder.close()
+    assert decoder.feed(b'{"unterminated": ') == []
+    [bad] = decoder.close()
+    assert type(bad) is BadLine and "unterminated" in str(bad)
 
 
-def test_invalid_utf8_line_raises_value_error() -> None:
-    with pytest.raises(ValueError, match="not a JSON line"):
-        _decode(b'"\xff"\n')
+def test_an_invalid_utf8_line_is_a_bad_line() -> None:
+    [bad] = _decode(b'"\xff"\n')
+    assert type(bad) is BadLine and bad.line == b'"\xff"'
+
+
+def test_a_bad_line_shows_at_most_200_bytes() -> None:
+    [bad] = _decode(b"x" * 1000)
+    assert len(bad.line) == 1000 and str(bad).count("x") == 200 and "x" * 200 in repr(bad)
+
+
+def test_iter_ndjson_decodes_pieces_and_the_last_line_without_newline() -> None:
+    one, two, bad, three = iter_ndjson([b'1\n{"a"', b": 2}\nnope\n", b"3"])
+    assert (one, two, three) == (1, {"a": 2}, 3)
+    assert type(bad) is BadLine and bad.line == b"nope"
 
 
 _json_values = st.recursive(
@@ -134,3 +146,40 @@ def test_serialised_values_decode_back_whatever_the_split(
     encoded = stream.encode()
     cuts = data.draw(st.lists(st.integers(0, len(encoded)), max_size=12))
     assert _decode(*_split(encoded, cuts)) == values
+
+
+def _is_bad_line(line: bytes) -> bool:
+    if not line.strip():
+        return False  # a blank line is skipped, not bad
+    try:
+        json.loads(line)
+    except ValueError:
+        return True
+    return False
+
+
+_bad_lines = st.sampled_from(
+    [b'{"n": ', b"not json", b'"\xff"', b"{'single': 1}", b"[1, 2", b"\r\x00"]
+) | st.binary(min_size=1, max_size=20).map(lambda raw: raw.replace(b"\n", b"")).filter(_is_bad_line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.tuples(st.booleans(), _json_values, _bad_lines), max_size=10),
+    trailing_newline=st.booleans(),
+    data=st.data(),
+)
+def test_good_and_bad_lines_give_the_same_values_and_bad_count_whatever_the_split(
+    lines: list[tuple[bool, Any, bytes]], trailing_newline: bool, data: st.DataObject
+) -> None:
+    encoded = b"\n".join(json.dumps(value).encode() if good else bad for good, value, bad in lines)
+    if lines and trailing_newline:
+        encoded += b"\n"
+    cuts = data.draw(st.lists(st.integers(0, len(encoded)), max_size=12))
+    decoded = _decode(*_split(encoded, cuts))
+    assert [value for value in decoded if type(value) is not BadLine] == [
+        value for good, value, _ in lines if good
+    ]
+    assert [value.line for value in decoded if type(value) is BadLine] == [
+        bad for good, _, bad in lines if not good
+    ]

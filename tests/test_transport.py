@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from hypotez_providers import (
+    MAX_MALFORMED_IN_A_ROW,
     AuthenticationFailed,
     BadRequest,
     ConnectionFailed,
@@ -18,6 +19,7 @@ from hypotez_providers import (
     ProviderTimeout,
     RateLimited,
     ServerError,
+    StreamStats,
 )
 from hypotez_providers.testing import FakeOpenAI, Fault, closed_port_url
 
@@ -208,12 +210,30 @@ def test_ndjson_streams_line_by_line(upstream, transport):
     assert list(transport.post_ndjson(upstream.url + "/any", {})) == [{"n": 1}, {"n": 2}, {"n": 3}]
 
 
-def test_a_broken_ndjson_line_is_a_malformed_response(upstream, transport):
+def serve_ndjson(upstream, body):
     def handle(request, fault, responder):
         responder.start_stream("application/x-ndjson")
-        responder.write_chunk(b'{"n": 1}\n{"n": \n')
+        responder.write_chunk(body)
         responder.end_stream()
 
     upstream.handle = handle
-    with pytest.raises(MalformedResponse, match="not a JSON line"):
-        list(transport.post_ndjson(upstream.url + "/any", {}))
+
+
+def test_a_broken_ndjson_line_is_skipped_and_counted(upstream, transport):
+    serve_ndjson(upstream, b'{"n": 1}\n{"n": \n{"n": 2}\n')
+    stats = StreamStats()
+    lines = transport.post_ndjson(upstream.url + "/any", {}, stats=stats)
+    assert list(lines) == [{"n": 1}, {"n": 2}]
+    assert stats.malformed_events == 1
+
+
+def test_too_many_broken_ndjson_lines_in_a_row_are_a_malformed_response_without_the_key(
+    upstream, transport
+):
+    bad = f'{{"key": "{SECRET}", \n'.encode()
+    serve_ndjson(upstream, b'{"n": 1}\n' + bad * (MAX_MALFORMED_IN_A_ROW + 1) + b'{"n": 2}\n')
+    stats = StreamStats()
+    with pytest.raises(MalformedResponse, match="undecodable stream events in a row") as caught:
+        list(transport.post_ndjson(upstream.url + "/any", {}, stats=stats))
+    assert caught.value.provider == "acme" and SECRET not in str(caught.value)
+    assert stats.malformed_events == MAX_MALFORMED_IN_A_ROW + 1

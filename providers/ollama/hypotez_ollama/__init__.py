@@ -77,7 +77,9 @@ def create_completion(
     headers = openai_chat.bearer_headers(context)
     if stream:
         return codec.parse_stream(
-            context.name, context.transport.post_ndjson(url, payload, headers=headers)
+            context.name,
+            context.transport.post_ndjson(url, payload, headers=headers, stats=context.stats),
+            stats=context.stats,
         )
     return _whole(context, url, payload, headers)
 

@@ -26,7 +26,9 @@ from hypotez_providers import (
     CompletionOptions,
     MalformedResponse,
     ServerError,
+    StreamStats,
     Usage,
+    truncated_stream,
 )
 
 #: Our role names that Ollama spells differently.
@@ -152,20 +154,24 @@ def parse_line(provider: str, line: Any) -> Chunk | None:
     return Chunk(text=text) if text else None
 
 
-def parse_stream(provider: str, lines: Iterable[Any]) -> Iterator[Chunk]:
+def parse_stream(
+    provider: str, lines: Iterable[Any], *, stats: StreamStats | None = None
+) -> Iterator[Chunk]:
     """The chunks of a streamed answer, up to and including its ``done`` line.
 
-    A stream that ends without a ``done: true`` line raises :class:`MalformedResponse`.
+    A stream that ends without a ``done: true`` line raises :class:`MalformedResponse`. Lines
+    that are not JSON are skipped before they get here (``HttpTransport.post_ndjson``); pass
+    the ``stats`` given to it too, and that error says how many this stream skipped.
     """
+    skipped_before = stats.malformed_events if stats is not None else 0
     for line in lines:
         chunk = parse_line(provider, line)
         if chunk is not None:
             yield chunk
         if isinstance(line, dict) and line.get("done") is True:
             return
-    raise MalformedResponse(
-        provider, "the stream ended without its done line: the answer is truncated"
-    )
+    skipped = stats.malformed_events - skipped_before if stats is not None else 0
+    raise truncated_stream(provider, "without its done line", skipped)
 
 
 def parse_response(provider: str, body: Any) -> Chunk:

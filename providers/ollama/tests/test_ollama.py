@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 
 import pytest
 from hypotez_ollama import MODELS, codec, discover_models
 
 from hypotez_providers import (
+    MAX_MALFORMED_IN_A_ROW,
     Chunk,
     CompletionOptions,
     ConnectionFailed,
@@ -245,7 +247,6 @@ def test_a_500_is_a_retryable_server_error_with_ollamas_message(fake, ollama):
         (Fault(error_event_after=2), ServerError, f"mid-stream: {MID_STREAM_ERROR}"),
         (Fault(truncate_after=2), MalformedResponse, "truncated"),
         (Fault(drop_after=2), ConnectionFailed, "mid-stream"),
-        (Fault(malformed=True), MalformedResponse, "not a JSON line"),
     ],
 )
 def test_stream_faults_raise_typed_errors_after_the_pieces_received(
@@ -257,7 +258,86 @@ def test_stream_faults_raise_typed_errors_after_the_pieces_received(
         for chunk in ollama.stream(MODEL, MESSAGES):
             received.append(chunk.text)
     assert caught.value.provider == "ollama"
-    assert "".join(received) == ("" if fault.malformed else "Hello! How")
+    assert "".join(received) == "Hello! How"
+
+
+# --- tolerance: a line that is not JSON is skipped and counted -------------------------------
+
+
+def test_the_fakes_broken_line_is_skipped_and_the_answer_is_complete(fake, ollama):
+    fake.faults.append(Fault(malformed=True))
+    chunks = list(ollama.stream(MODEL, MESSAGES))
+    assert "".join(c.text for c in chunks) == "".join(PIECES)
+    assert chunks[-1].finish_reason == "stop"
+    assert ollama.context.stats.malformed_events == 1
+
+
+def serve_lines(fake, *lines):
+    """Answer every request with exactly these NDJSON lines, each one HTTP chunk, then end."""
+
+    def handle(request, fault, responder):
+        responder.start_stream("application/x-ndjson")
+        for line in lines:
+            responder.write_chunk(line + b"\n")
+        responder.end_stream()
+
+    fake.handle = handle
+
+
+def line(text):
+    return json.dumps(
+        {"model": MODEL, "message": {"role": "assistant", "content": text}, "done": False}
+    ).encode()
+
+
+DONE = json.dumps(
+    {"model": MODEL, "message": {"content": ""}, "done": True, "done_reason": "stop"}
+).encode()
+BROKEN = b'{"model": "llama3.2:latest", "created_at":'
+
+
+def streamed_text(ollama):
+    return "".join(chunk.text for chunk in ollama.stream(MODEL, MESSAGES))
+
+
+def test_one_broken_line_mid_stream_is_skipped_and_counted(fake, ollama):
+    serve_lines(fake, line("Hel"), BROKEN, line("lo"), DONE)
+    assert streamed_text(ollama) == "Hello"
+    assert ollama.context.stats.malformed_events == 1
+
+
+def test_as_many_broken_lines_in_a_row_as_allowed_then_a_good_one_completes(fake, ollama):
+    serve_lines(fake, line("Hel"), *[BROKEN] * MAX_MALFORMED_IN_A_ROW, line("lo"), DONE)
+    assert streamed_text(ollama) == "Hello"
+    assert ollama.context.stats.malformed_events == MAX_MALFORMED_IN_A_ROW
+
+
+def test_one_more_broken_line_in_a_row_is_malformed_naming_the_provider(fake, ollama):
+    serve_lines(fake, line("Hel"), *[BROKEN] * (MAX_MALFORMED_IN_A_ROW + 1), line("lo"), DONE)
+    received = []
+    with pytest.raises(MalformedResponse, match="undecodable stream events in a row") as caught:
+        for chunk in ollama.stream(MODEL, MESSAGES):
+            received.append(chunk.text)
+    assert caught.value.provider == "ollama" and received == ["Hel"]
+
+
+def test_a_broken_last_line_is_a_truncated_answer_that_says_what_was_skipped(fake, ollama):
+    serve_lines(fake, line("Hel"), BROKEN)
+    with pytest.raises(MalformedResponse, match=r"truncated \(1 undecodable event was skipped\)"):
+        streamed_text(ollama)
+
+
+def test_the_truncation_note_counts_only_this_streams_skipped_lines(fake, ollama):
+    serve_lines(fake, line("Hel"), BROKEN, BROKEN, line("lo"), DONE)
+    assert streamed_text(ollama) == "Hello"
+    serve_lines(fake, line("Hel"), BROKEN)
+    with pytest.raises(MalformedResponse, match=r"\(1 undecodable event was skipped\)"):
+        streamed_text(ollama)
+    assert ollama.context.stats.malformed_events == 3
+    serve_lines(fake, line("Hel"))
+    with pytest.raises(MalformedResponse, match="truncated") as caught:
+        streamed_text(ollama)
+    assert "skipped" not in str(caught.value)
 
 
 def test_a_malformed_whole_answer_is_reported(fake, ollama):
