@@ -4,9 +4,10 @@ For tests, benchmarks and the demo; standard library only, and never imported by
 """
 
 from .anthropic import FakeAnthropic
+from .faults import Fault, StreamEvents, cut_stream
 from .ollama import FakeOllama
 from .openai import FakeOpenAI
-from .server import FakeUpstream, Fault, RecordedRequest, Responder, closed_port_url, cut_stream
+from .server import FakeUpstream, RecordedRequest, Responder, closed_port_url
 
 __all__ = [
     "FakeAnthropic",
@@ -16,6 +17,7 @@ __all__ = [
     "Fault",
     "RecordedRequest",
     "Responder",
+    "StreamEvents",
     "closed_port_url",
     "cut_stream",
 ]

@@ -8,7 +8,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .server import FakeUpstream, Fault, RecordedRequest, Responder, cut_stream
+from .faults import Fault, StreamEvents
+from .prefill import continue_reply, prefill_text
+from .server import FakeUpstream, RecordedRequest, Responder
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -34,6 +36,10 @@ _MID_STREAM_ERROR = {
     "error": {"type": "overloaded_error", "message": "Overloaded"},
 }
 _ERROR_EVENT = f"event: error\ndata: {json.dumps(_MID_STREAM_ERROR)}\n\n".encode()
+_BROKEN_BODY = b'{"id": "msg_x", "content": ['
+_MALFORMED_EVENT = b'event: content_block_delta\ndata: {"type": "content_block_delta", \n\n'
+_COMMENT = b": keep-alive\n\n"
+_TRAILING_WHITESPACE = "final assistant content cannot end with trailing whitespace"
 _SYSTEM_ROLE = (
     'messages: Unexpected role "system". The Messages API accepts a top-level `system` '
     'parameter, not "system" as an input message role.'
@@ -54,6 +60,13 @@ class FakeAnthropic(FakeUpstream):
     cuts it with stop reason ``max_tokens``, and one of the request's ``stop_sequences`` found
     in it ends it there with stop reason ``stop_sequence``. Message ids are ``msg_fake1``,
     ``msg_fake2``, ...; every answer and error carries a request id, as the real API's do.
+
+    A final assistant message is a prefill, which the answer continues, as the real API does.
+    Its text (the string, or its text blocks joined) must not end with whitespace, else the
+    answer is a 400 ``invalid_request_error`` with the real API's message. When the reply
+    (the pieces joined) starts with the prefill, the answer is only the rest of it, in the
+    remaining pieces (the piece the prefill ends inside is cut to its rest); otherwise it is
+    the whole reply.
     """
 
     def __init__(
@@ -84,6 +97,9 @@ class FakeAnthropic(FakeUpstream):
             return
         payload = request.json
         pieces = list(self.pieces) if self.pieces is not None else _words(self.reply)
+        prefill = prefill_text(payload["messages"])
+        if prefill is not None:
+            pieces = continue_reply(pieces, prefill)
         pieces, stop_reason, stop_sequence = _generate(
             pieces, payload["max_tokens"], payload.get("stop_sequences") or ()
         )
@@ -107,10 +123,8 @@ class FakeAnthropic(FakeUpstream):
         }
         if payload.get("stream"):
             self._stream(responder, fault, message, pieces, headers)
-        elif fault is not None and fault.malformed:
-            responder.send_text(200, '{"id": "msg_x", "content": [', "application/json", headers)
         else:
-            responder.send_json(200, message, headers)
+            self.send_whole(responder, fault, message, _BROKEN_BODY, headers)
 
     def _problem(self, request: RecordedRequest) -> tuple[int, Any] | None:
         invalid = "invalid_request_error"
@@ -153,6 +167,9 @@ class FakeAnthropic(FakeUpstream):
                     f"messages.{index}: all messages must have non-empty content except for "
                     "the optional final assistant message",
                 )
+        prefill = prefill_text(messages)
+        if prefill is not None and prefill != prefill.rstrip():
+            return 400, _error(invalid, _TRAILING_WHITESPACE)
         if self.models is not None and payload["model"] not in self.models:
             return 404, _error("not_found_error", f"model: {payload['model']}")
         return None
@@ -184,26 +201,25 @@ class FakeAnthropic(FakeUpstream):
             "content_block": {"type": "text", "text": ""},
         }
         responder.write_chunk(event("content_block_start", block))
-        responder.write_chunk(event("ping", {"type": "ping"}))
-        if fault is not None and fault.malformed:
-            responder.write_chunk(
-                b'event: content_block_delta\ndata: {"type": "content_block_delta", \n\n'
-            )
-        last = len(pieces) - 1
-        for index, piece in enumerate(pieces):
-            if cut_stream(responder, fault, index, _ERROR_EVENT):
-                return
-            if index == last:
-                self.wait_before_last()
-            delta = {
+        ping = event("ping", {"type": "ping"})
+        responder.write_chunk(ping)
+
+        def delta(text: str) -> bytes:
+            data = {
                 "type": "content_block_delta",
                 "index": 0,
-                "delta": {"type": "text_delta", "text": piece},
+                "delta": {"type": "text_delta", "text": text},
             }
-            responder.write_chunk(event("content_block_delta", delta))
-            if index == last:
-                self.last_chunk_sent.set()
-        if cut_stream(responder, fault, len(pieces), _ERROR_EVENT, past_end=True):
+            return event("content_block_delta", data)
+
+        events = StreamEvents(
+            error=_ERROR_EVENT,
+            malformed=_MALFORMED_EVENT,
+            comment=_COMMENT,
+            ping=ping,
+            empty_delta=delta(""),
+        )
+        if not self.stream_content(responder, fault, [delta(p) for p in pieces], events):
             return
         responder.write_chunk(
             event("content_block_stop", {"type": "content_block_stop", "index": 0})

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .server import FakeUpstream, Fault, RecordedRequest, Responder, cut_stream
+from .faults import Fault, StreamEvents
+from .prefill import continue_reply, prefill_text
+from .server import FakeUpstream, RecordedRequest, Responder
 
 #: What Ollama answers in the middle of a stream when the model runner fails.
 MID_STREAM_ERROR = "an error was encountered while running the model"
@@ -34,8 +36,11 @@ class FakeOllama(FakeUpstream):
     streams unless the request says ``"stream": false``: one JSON object per line, each in its
     own HTTP chunk, then a ``done: true`` line with the token counters. ``options.num_predict``
     smaller than the number of pieces cuts the answer with ``done_reason`` ``"length"``.
-    Stream faults: ``drop_after`` / ``truncate_after`` / ``error_event_after`` content lines,
-    and ``malformed`` (a broken JSON line first); on a whole answer ``malformed`` breaks the body.
+    Stream faults count content lines; NDJSON has no comments, so every keep-alive a stall
+    sends is a line with empty content and ``done: false``, and an undecodable event is a
+    broken JSON line. On a whole answer ``malformed`` breaks the body. A final assistant
+    message is not continued (the answer is the whole reply) unless ``continues_prefill``,
+    then it is, as :class:`FakeAnthropic` does.
     """
 
     def __init__(
@@ -44,11 +49,13 @@ class FakeOllama(FakeUpstream):
         models: Sequence[str] = ("llama3.2:latest",),
         reply: str = "Hello! How can I help you today?",
         pieces: Sequence[str] | None = None,
+        continues_prefill: bool = False,
     ) -> None:
         super().__init__()
         self.models = tuple(models)
         self.reply = reply
         self.pieces = list(pieces) if pieces is not None else None
+        self.continues_prefill = continues_prefill
 
     def error_body(self, status: int, message: str) -> Any:
         """Ollama's error object, ``{"error": "..."}``, for an injected status."""
@@ -76,6 +83,9 @@ class FakeOllama(FakeUpstream):
         payload = request.json
         model = payload["model"]
         pieces = self._pieces()
+        prefill = prefill_text(payload["messages"]) if self.continues_prefill else None
+        if prefill is not None:
+            pieces = continue_reply(pieces, prefill)
         reason = "stop"
         options = payload.get("options") or {}
         limit = options.get("num_predict") if isinstance(options, dict) else None
@@ -83,12 +93,9 @@ class FakeOllama(FakeUpstream):
             pieces, reason = pieces[:limit], "length"
         counters = _counters(payload["messages"], len(pieces))
         if payload.get("stream", True) is False:
-            if fault is not None and fault.malformed:
-                responder.send_text(200, '{"model": "x", "message": {', "application/json")
-                return
             whole = _line(model, "".join(pieces))
             whole.update(done=True, done_reason=reason, **counters)
-            responder.send_json(200, whole)
+            self.send_whole(responder, fault, whole, b'{"model": "x", "message": {')
             return
         self._stream(responder, fault, model, pieces, reason, counters)
 
@@ -123,20 +130,16 @@ class FakeOllama(FakeUpstream):
         counters: dict[str, int],
     ) -> None:
         responder.start_stream("application/x-ndjson")
-        if fault is not None and fault.malformed:
-            responder.write_chunk(b'{"model":"' + model.encode() + b'","created_at":\n')
-        last = len(pieces) - 1
-        for index, piece in enumerate(pieces):
-            if cut_stream(responder, fault, index, _encode({"error": MID_STREAM_ERROR})):
-                return
-            if index == last:
-                self.wait_before_last()
-            responder.write_chunk(_encode(_line(model, piece)))
-            if index == last:
-                self.last_chunk_sent.set()
-        if cut_stream(
-            responder, fault, len(pieces), _encode({"error": MID_STREAM_ERROR}), past_end=True
-        ):
+        empty = _encode(_line(model, ""))
+        events = StreamEvents(
+            error=_encode({"error": MID_STREAM_ERROR}),
+            malformed=b'{"model":"' + model.encode() + b'","created_at":\n',
+            comment=empty,
+            ping=empty,
+            empty_delta=empty,
+        )
+        encoded = [_encode(_line(model, piece)) for piece in pieces]
+        if not self.stream_content(responder, fault, encoded, events):
             return
         final = _line(model, "")
         final.update(done=True, done_reason=reason, **counters)

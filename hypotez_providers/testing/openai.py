@@ -9,7 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .server import FakeUpstream, Fault, RecordedRequest, Responder, cut_stream
+from .faults import Fault, StreamEvents
+from .prefill import continue_reply, prefill_text
+from .server import FakeUpstream, RecordedRequest, Responder
 
 _ERROR_TYPES = {429: "requests", 500: "server_error", 503: "server_error"}
 _ERROR_MESSAGES = {
@@ -21,6 +23,10 @@ _MID_STREAM_ERROR = (
     b'data: {"error": {"message": "The server had an error while processing your request.", '
     b'"type": "server_error", "param": null, "code": null}}\n\n'
 )
+_BROKEN_BODY = b'{"id": "chatcmpl-x", "choices": ['
+_MALFORMED_EVENT = b'data: {"choices": [{"delta": \n\n'
+# OpenAI sends no ping event; an SSE comment is what a proxy in front of it would send.
+_COMMENT = b": keep-alive\n\n"
 _JSON_TYPES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 
 
@@ -34,6 +40,8 @@ class FakeOpenAI(FakeUpstream):
     (or ``max_tokens``) smaller than the number of pieces cuts the answer to that many pieces
     with finish reason ``"length"``. Completion ids are ``chatcmpl-fake1``, ``-fake2``, ...
     A stream fault counting more chunks than there are pieces applies after the last piece.
+    Like the real API, a final assistant message is not continued: the answer is the whole
+    reply anyway. With ``continues_prefill``, it is continued as :class:`FakeAnthropic` does.
     """
 
     def __init__(
@@ -45,6 +53,7 @@ class FakeOpenAI(FakeUpstream):
         reply: str = "Hello! How can I help you today?",
         pieces: Sequence[str] | None = None,
         chunk_count: int | None = None,
+        continues_prefill: bool = False,
     ) -> None:
         super().__init__()
         self.path = path
@@ -53,6 +62,7 @@ class FakeOpenAI(FakeUpstream):
         self.reply = reply
         self.pieces = list(pieces) if pieces is not None else None
         self.chunk_count = chunk_count
+        self.continues_prefill = continues_prefill
         self._ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
@@ -72,6 +82,9 @@ class FakeOpenAI(FakeUpstream):
         payload = request.json
         model = payload["model"]
         pieces = self._pieces_for(payload)
+        prefill = prefill_text(payload["messages"]) if self.continues_prefill else None
+        if prefill is not None:
+            pieces = continue_reply(pieces, prefill)
         reason = "stop"
         limit = _token_limit(payload)
         if limit is not None and limit < len(pieces):
@@ -85,10 +98,9 @@ class FakeOpenAI(FakeUpstream):
             self._stream(
                 responder, fault, ident, model, pieces, reason, usage if include_usage else None
             )
-        elif fault is not None and fault.malformed:
-            responder.send_text(200, '{"id": "chatcmpl-x", "choices": [', "application/json")
         else:
-            responder.send_json(200, _completion(ident, model, "".join(pieces), reason, usage))
+            answer = _completion(ident, model, "".join(pieces), reason, usage)
+            self.send_whole(responder, fault, answer, _BROKEN_BODY)
 
     def _problem(self, request: RecordedRequest) -> tuple[int, Any] | None:
         if request.method != "POST" or request.path != self.path:
@@ -184,19 +196,14 @@ class FakeOpenAI(FakeUpstream):
 
         responder.start_stream("text/event-stream; charset=utf-8")
         responder.write_chunk(event({"role": "assistant", "content": "", "refusal": None}))
-        if fault is not None and fault.malformed:
-            responder.write_chunk(b'data: {"id": "chatcmpl-x", "choices": [{"delta": \n\n')
-        encoded = self._encoded(event, pieces)
-        last = len(encoded) - 1
-        for index, data in enumerate(encoded):
-            if cut_stream(responder, fault, index, _MID_STREAM_ERROR):
-                return
-            if index == last:
-                self.wait_before_last()
-            responder.write_chunk(data)
-            if index == last:
-                self.last_chunk_sent.set()
-        if cut_stream(responder, fault, len(encoded), _MID_STREAM_ERROR, past_end=True):
+        events = StreamEvents(
+            error=_MID_STREAM_ERROR,
+            malformed=_MALFORMED_EVENT,
+            comment=_COMMENT,
+            ping=_COMMENT,
+            empty_delta=event({"content": ""}),
+        )
+        if not self.stream_content(responder, fault, self._encoded(event, pieces), events):
             return
         responder.write_chunk(event({}, reason))
         if usage is not None:

@@ -8,43 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .faults import Fault, StreamEvents, after_preamble, before_piece, send_endless
 
 HTML_ERROR_PAGE = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
     "</center><hr><center>nginx</center></body></html>"
 )
-
-
-@dataclass(frozen=True)
-class Fault:
-    """What to do wrong on one request. Every field off means: answer normally.
-
-    ``delay`` seconds of silence before anything is sent (a slow first byte);
-    ``drop_on_connect`` closes the connection without an answer; ``status`` answers with that
-    HTTP status (``headers`` and ``body`` as given, else the vendor's error body); ``html``
-    answers 502 with an nginx error page. Stream faults: ``drop_after`` content chunks then the
-    connection breaks; ``truncate_after`` chunks then the body ends cleanly with no end marker;
-    ``error_event_after`` chunks then a vendor error event; ``malformed`` sends broken JSON.
-    """
-
-    delay: float = 0.0
-    drop_on_connect: bool = False
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | str | None = None
-    html: bool = False
-    drop_after: int | None = None
-    truncate_after: int | None = None
-    error_event_after: int | None = None
-    malformed: bool = False
+# How often a waiting fault checks whether its client has gone away.
+_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,10 +48,25 @@ class RecordedRequest:
 
 
 class Responder:
-    """Writes one HTTP answer: whole (``send_json``/``send_text``) or streamed in chunks."""
+    """Writes one HTTP answer: whole (``send_json``/``send_text``) or streamed in chunks.
 
-    def __init__(self, handler: BaseHTTPRequestHandler) -> None:
+    ``slow_headers`` and ``trickle`` pace the head and the body one byte at a time (see
+    :class:`Fault`); every wait ends, raising :class:`ConnectionAbortedError`, once ``stopping``
+    is set or the client has gone away.
+    """
+
+    def __init__(
+        self,
+        handler: BaseHTTPRequestHandler,
+        *,
+        slow_headers: float = 0.0,
+        trickle: float = 0.0,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self._handler = handler
+        self._slow_headers = slow_headers
+        self._trickle = trickle
+        self._stopping = stopping if stopping is not None else threading.Event()
 
     def send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         """Send ``obj`` as a JSON body."""
@@ -84,39 +81,28 @@ class Responder:
     ) -> None:
         """Send a whole body with a Content-Length."""
         body = text.encode() if isinstance(text, str) else text
-        handler = self._handler
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
-        handler.wfile.flush()
+        fields = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        self._send_head(status, {**fields, **(headers or {})})
+        self._write(body, self._trickle)
 
     def start_stream(
         self, content_type: str, status: int = 200, headers: dict[str, str] | None = None
     ) -> None:
         """Send the headers of a chunked (streamed) answer."""
-        handler = self._handler
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.send_header("Cache-Control", "no-cache")
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.flush()
+        fields = {
+            "Content-Type": content_type,
+            "Transfer-Encoding": "chunked",
+            "Cache-Control": "no-cache",
+        }
+        self._send_head(status, {**fields, **(headers or {})})
 
     def write_chunk(self, data: bytes) -> None:
-        """Send ``data`` as one HTTP chunk, at once."""
-        self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self._handler.wfile.flush()
+        """Send ``data`` as one HTTP chunk (at once, unless trickled)."""
+        self._write(b"%x\r\n%s\r\n" % (len(data), data), self._trickle)
 
     def end_stream(self) -> None:
         """End the chunked body properly."""
-        self._handler.wfile.write(b"0\r\n\r\n")
-        self._handler.wfile.flush()
+        self._write(b"0\r\n\r\n", self._trickle)
 
     def drop(self) -> None:
         """Break the connection abruptly (no terminating chunk)."""
@@ -129,6 +115,54 @@ class Responder:
             pass
         handler.connection.close()
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (none if not positive), sending nothing.
+
+        Raises :class:`ConnectionAbortedError` as soon as the fake stops or the client has
+        gone away, so that no fault outlives its server or its client.
+        """
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(min(remaining, _POLL_SECONDS)):
+                raise ConnectionAbortedError("the fake upstream is stopping")
+            if self._client_gone():
+                raise ConnectionAbortedError("the client went away")
+
+    def _send_head(self, status: int, headers: dict[str, str]) -> None:
+        handler = self._handler
+        phrase = handler.responses.get(status, ("",))[0]
+        lines = [
+            f"HTTP/1.1 {status} {phrase}",
+            f"Server: {handler.version_string()}",
+            f"Date: {handler.date_time_string()}",
+        ]
+        for name, value in headers.items():
+            lines.append(f"{name}: {value}")
+            if name.lower() == "connection" and value.lower() == "close":
+                handler.close_connection = True
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        self._write(head.encode("latin-1"), self._slow_headers)
+
+    def _write(self, data: bytes, pace: float) -> None:
+        wfile = self._handler.wfile
+        if pace <= 0:
+            wfile.write(data)
+            wfile.flush()
+            return
+        for at in range(len(data)):
+            self.pause(pace)
+            wfile.write(data[at : at + 1])
+            wfile.flush()
+
+    def _client_gone(self) -> bool:
+        # Readable with nothing to read is the client's end of the connection.
+        connection = self._handler.connection
+        try:
+            readable, _, _ = select.select([connection], [], [], 0)
+            return bool(readable) and not connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+
 
 class FakeUpstream:
     """A local HTTP server on 127.0.0.1 whose answers a subclass defines, with injectable faults.
@@ -137,7 +171,7 @@ class FakeUpstream:
     is consumed one per request, first in first out; ``fail_every_request`` applies to all.
     ``requests`` records what arrived. For streams, set ``hold_before_last`` to an Event to
     make the server wait for it before the last content chunk; ``last_chunk_sent`` is set once
-    that chunk is written.
+    that chunk is written. ``stopping`` is set by ``stop()``; every wait of a fault ends then.
     """
 
     def __init__(self) -> None:
@@ -146,6 +180,7 @@ class FakeUpstream:
         self.requests: list[RecordedRequest] = []
         self.hold_before_last: threading.Event | None = None
         self.last_chunk_sent = threading.Event()
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -162,6 +197,7 @@ class FakeUpstream:
     def start(self) -> None:
         """Start serving in a background thread."""
         upstream = self
+        self.stopping.clear()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -201,6 +237,7 @@ class FakeUpstream:
         """Stop serving and close any open connection; returns promptly."""
         if self._server is None:
             return
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         if self.hold_before_last is not None:
@@ -227,6 +264,50 @@ class FakeUpstream:
         if self.hold_before_last is not None:
             self.hold_before_last.wait(timeout=10)
 
+    def send_whole(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        answer: Any,
+        broken: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Send a whole (non-stream) JSON ``answer``, or what ``fault`` makes of it.
+
+        ``broken`` is the vendor's answer cut short (a JSON prefix): the whole body for
+        ``malformed``, the start of the never-ending body for ``endless``.
+        """
+        if fault is not None and fault.endless:
+            send_endless(responder, broken, fault.stall_interval, headers)
+        elif fault is not None and fault.malformed:
+            responder.send_text(200, broken, "application/json", headers)
+        else:
+            responder.send_json(200, answer, headers)
+
+    def stream_content(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        encoded: Sequence[bytes],
+        events: StreamEvents,
+    ) -> bool:
+        """Write a stream's content events, one chunk each, applying ``fault``'s stream faults.
+
+        Call after the preamble. True when every piece went out and the caller is to finish
+        the stream (end marker, ``end_stream()``); False when a fault already ended it.
+        """
+        after_preamble(responder, fault, events)
+        last = len(encoded) - 1
+        for index, data in enumerate(encoded):
+            if before_piece(responder, fault, index, events):
+                return False
+            if index == last:
+                self.wait_before_last()
+            responder.write_chunk(data)
+            if index == last:
+                self.last_chunk_sent.set()
+        return not before_piece(responder, fault, len(encoded), events, past_end=True)
+
     def _next_fault(self) -> Fault | None:
         with self._lock:
             if self.faults:
@@ -245,10 +326,15 @@ class FakeUpstream:
         with self._lock:
             self.requests.append(request)
         fault = self._next_fault()
-        responder = Responder(handler)
+        responder = Responder(
+            handler,
+            slow_headers=fault.slow_headers if fault is not None else 0.0,
+            trickle=fault.trickle if fault is not None else 0.0,
+            stopping=self.stopping,
+        )
         try:
-            if fault is not None and fault.delay:
-                time.sleep(fault.delay)
+            if fault is not None:
+                responder.pause(fault.delay)
             if fault is not None and fault.drop_on_connect:
                 responder.drop()
             elif fault is not None and fault.html:
@@ -261,7 +347,8 @@ class FakeUpstream:
                     responder.send_json(fault.status, error, fault.headers)
             else:
                 self.handle(request, fault, responder)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
+            # The client went away, the fake is stopping, or a fault broke the connection.
             handler.close_connection = True
 
 
@@ -274,37 +361,6 @@ class _QuietServer(ThreadingHTTPServer):
         """Ignore connection errors (dropped on purpose); report anything else."""
         if not isinstance(sys.exc_info()[1], (OSError, ValueError)):
             super().handle_error(request, client_address)
-
-
-def cut_stream(
-    responder: Responder,
-    fault: Fault | None,
-    sent: int,
-    error_event: bytes,
-    *,
-    past_end: bool = False,
-) -> bool:
-    """Apply the stream fault due after ``sent`` content chunks; True when the stream ended.
-
-    ``error_event`` is the vendor's mid-stream error, written for ``error_event_after``.
-    ``past_end``: every piece was sent, so a fault counting more chunks applies now.
-    """
-    if fault is None:
-        return False
-
-    def due(after: int | None) -> bool:
-        return after is not None and (after == sent or (past_end and after > sent))
-
-    if due(fault.drop_after):
-        responder.drop()
-    elif due(fault.truncate_after):
-        responder.end_stream()
-    elif due(fault.error_event_after):
-        responder.write_chunk(error_event)
-        responder.end_stream()
-    else:
-        return False
-    return True
 
 
 def closed_port_url() -> str:
