@@ -188,7 +188,7 @@ def test_a_stall_sends_its_keep_alives_between_two_pieces_then_the_stream_finish
         started = time.monotonic()
         raw = post(fake).content
         elapsed = time.monotonic() - started
-    assert elapsed >= 0.1
+    assert elapsed >= 0.09  # timers may fire a hair early
     beat = BEATS[vendor, kind]
     assert sequence(raw, beat) == ["Alpha"] + ["beat"] * 5 + [" Beta", " Gamma"]
     assert finished(raw)
@@ -204,7 +204,7 @@ def test_a_silent_stall_holds_the_next_piece_back_then_the_stream_finishes(vendo
     assert sequence(raw) == PIECES and finished(raw)
     second = next(at for at, chunk in arrivals if b" Beta" in chunk)
     third = next(at for at, chunk in arrivals if b" Gamma" in chunk)
-    assert third - second >= 0.1
+    assert third - second >= 0.09
 
 
 def test_a_stall_after_zero_comes_after_the_preamble_before_the_first_piece():
@@ -244,7 +244,7 @@ def test_a_closing_stall_is_silent_then_breaks_the_connection():
         elapsed = time.monotonic() - started
     raw = b"".join(received)
     assert sequence(raw) == ["Alpha"] and not finished(raw)
-    assert elapsed >= 0.05
+    assert elapsed >= 0.045
 
 
 def test_a_silent_stall_ends_when_the_client_gives_up():
