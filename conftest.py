@@ -6,6 +6,7 @@ import importlib
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,17 @@ def gravity_registry(gravity_upstream: FakeOpenAI) -> Iterator[Registry]:
     )
     yield made
     made.close()
+
+
+@pytest.fixture
+def fakes() -> Iterator[Callable[..., FakeOpenAI]]:
+    """Start named FakeOpenAI upstreams (``fakes("first")``), all stopped after the test."""
+    with ExitStack() as stack:
+        made = {}
+
+        def make(name, **kwargs):
+            kwargs.setdefault("reply", f"answer from {name}")
+            made[name] = stack.enter_context(FakeOpenAI(**kwargs))
+            return made[name]
+
+        yield make

@@ -35,6 +35,7 @@ from .errors import (
     ProviderError,
     ProviderTimeout,
     RateLimited,
+    Routing,
     ServerError,
     StreamInterrupted,
     TransientError,
@@ -43,17 +44,26 @@ from .errors import (
     mask_secret,
     redact,
 )
-from .health import CircuitState, HealthPolicy, HealthStore, MemoryHealthStore, ProviderHealth
+from .health import (
+    CircuitBreaker,
+    CircuitState,
+    HealthPolicy,
+    MemoryCircuitBreaker,
+    Permit,
+    ProviderHealth,
+    Standing,
+)
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
 from .legacy import LegacyProvider
 from .messages import ImagePart, ImageURL, Message, TextPart, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider import Provider
-from .provider_info import ProviderInfo, describe_params
+from .provider_info import Capabilities, ProviderInfo, describe_params
 from .registry import LOAD_PLUGINS_ENV, PluginRecord, Registry
 from .results import Attempt, Chunk, Completion, Usage
 from .retry_after import parse_retry_after
-from .router import RoutedStream, Router
+from .routed_stream import RoutedStream
+from .router import Router
 from .settings import (
     ProviderSettings,
     RetryPolicy,
@@ -75,7 +85,9 @@ __all__ = [
     "Attempt",
     "AuthenticationFailed",
     "BadRequest",
+    "Capabilities",
     "Chunk",
+    "CircuitBreaker",
     "CircuitState",
     "Completion",
     "CompletionOptions",
@@ -85,7 +97,6 @@ __all__ = [
     "ContextLengthExceeded",
     "ErrorInfo",
     "HealthPolicy",
-    "HealthStore",
     "HttpTransport",
     "HypotezError",
     "ImagePart",
@@ -93,11 +104,12 @@ __all__ = [
     "InvalidInput",
     "LegacyProvider",
     "MalformedResponse",
-    "MemoryHealthStore",
+    "MemoryCircuitBreaker",
     "Message",
     "NotFound",
     "Overloaded",
     "PermanentError",
+    "Permit",
     "PluginError",
     "PluginFailed",
     "PluginRecord",
@@ -113,10 +125,12 @@ __all__ = [
     "RetryPolicy",
     "RoutedStream",
     "Router",
+    "Routing",
     "SSEDecoder",
     "SSEEvent",
     "ServerError",
     "Settings",
+    "Standing",
     "StreamInterrupted",
     "StreamStats",
     "TextPart",

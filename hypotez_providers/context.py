@@ -10,6 +10,7 @@ from .transport import HttpTransport
 if TYPE_CHECKING:
     import requests
 
+    from ._deadline import Watch
     from .provider_info import ProviderInfo
     from .settings import ProviderSettings
 
@@ -35,14 +36,13 @@ class ProviderContext:
             secrets=(key,) if key else (),
         )
 
-    def bounded(self, seconds: float) -> ProviderContext:
-        """A copy whose connect and read timeouts are at most ``seconds`` (same session)."""
-        connect, read = self.transport.timeout
+    def for_attempt(self, watch: Watch) -> ProviderContext:
+        """A copy for one routed attempt: its transport obeys ``watch``, its stats are fresh."""
         copy = ProviderContext.__new__(ProviderContext)
         copy.info = self.info
         copy.settings = self.settings
         copy.stats = StreamStats()
-        copy.transport = self.transport.with_timeout(min(connect, seconds), min(read, seconds))
+        copy.transport = self.transport.for_attempt(watch)
         return copy
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ from . import openai_chat
 from .context import ProviderContext
 from .hookspecs import hookimpl
 from .options import CompletionOptions
-from .provider_info import ProviderInfo
+from .provider_info import Capabilities, ProviderInfo
 from .results import Chunk
 from .settings import EndpointSettings
 
@@ -40,6 +40,7 @@ class EndpointProvider:
             url=endpoint.base_url,
             models=endpoint.models,
             supports_stream=endpoint.supports_stream,
+            capabilities=Capabilities(prefill=endpoint.prefill),
             needs_auth=bool(endpoint.api_key or endpoint.api_key_env),
             api_key_env=endpoint.api_key_env,
         )

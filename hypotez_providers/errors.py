@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from enum import Enum
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -58,6 +59,20 @@ class PluginError(HypotezError):
     """A plugin cannot be registered: bad metadata, wrong hook signature, duplicate name."""
 
 
+class Routing(str, Enum):
+    """What a routed call does after a provider fails with an error of a given class.
+
+    Each :class:`ProviderError` subclass declares its own ``routing``; the router reads it and
+    applies the two rules that depend on the moment (see ``docs/routing.md``): a transient
+    failure that came only after a long wait, or whose Retry-After is longer than the cap, goes
+    to the next provider instead of being retried in place.
+    """
+
+    RETRY = "retry"  #: the same provider again, as the retry policy allows; then the next
+    NEXT = "next"  #: the next provider at once
+    RAISE = "raise"  #: to the caller at once: every provider would fail the same way
+
+
 class ErrorInfo(BaseModel):
     """A provider failure as data: what logs, listings and ``--json`` output carry."""
 
@@ -80,6 +95,12 @@ class ProviderError(HypotezError):
 
     retryable = False
     advice = "try another provider"
+    #: What the router does next (see :class:`Routing`).
+    routing: ClassVar[Routing] = Routing.NEXT
+    #: Whether the failure counts against the provider's health (its circuit breaker).
+    counts_against_health: ClassVar[bool] = True
+    #: Whether one such failure opens the provider's circuit at once.
+    opens_circuit: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -134,6 +155,7 @@ class TransientError(ProviderError):
 
     retryable = True
     advice = "retry later or try another provider"
+    routing = Routing.RETRY
 
 
 class RateLimited(TransientError):
@@ -151,9 +173,13 @@ class Overloaded(TransientError):
 
 
 class ProviderTimeout(TransientError):
-    """The provider did not connect or answer within the timeout."""
+    """The provider did not connect or answer within the timeout.
+
+    A silent provider is not retried in place: the router moves to the next one at once.
+    """
 
     advice = "retry, raise the timeout, or try another provider"
+    routing = Routing.NEXT
 
 
 class ConnectionFailed(TransientError):
@@ -164,6 +190,9 @@ class ConnectionFailed(TransientError):
 
 class ConnectionRefused(ConnectionFailed):
     """Nothing listens at the provider's address: the router moves on at once, without retrying."""
+
+    routing = Routing.NEXT
+    opens_circuit = True
 
 
 class PermanentError(ProviderError):
@@ -180,12 +209,15 @@ class BadRequest(PermanentError):
     """HTTP 400/413/422: the provider rejected the request itself; fix the call."""
 
     advice = "fix the request; other providers will most likely reject it too"
+    routing = Routing.RAISE
+    counts_against_health = False
 
 
 class ContextLengthExceeded(BadRequest):
     """The messages are too long for this model's context window."""
 
     advice = "shorten the messages or use a model with a larger context window"
+    routing = Routing.NEXT  # another provider may have a larger window
 
 
 class NotFound(PermanentError):
@@ -270,6 +302,7 @@ __all__: Sequence[str] = (
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
+    "Routing",
     "ServerError",
     "StreamInterrupted",
     "TransientError",

@@ -13,6 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
+class Capabilities(BaseModel):
+    """What a provider can do beyond plain text in, text out.
+
+    ``prefill``: it continues an answer from a final assistant message (assistant prefill), so
+    the router may ask it to finish a stream another provider broke off
+    (``rescue="continue"``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prefill: bool = Field(False, description="Continues from a final assistant message.")
+
+
 class ProviderInfo(BaseModel):
     """A provider's metadata, returned by its ``provider_info`` hook.
 
@@ -30,6 +43,9 @@ class ProviderInfo(BaseModel):
     api_key_env: str | None = Field(
         None,
         description="The vendor's usual environment variable for the key, e.g. OPENAI_API_KEY.",
+    )
+    capabilities: Capabilities = Field(
+        default_factory=Capabilities, description="What it supports beyond plain text."
     )
     params: tuple[str, ...] = Field(
         (), description="Arguments its completion hook accepts, as 'name: type' (derived)."

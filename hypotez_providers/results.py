@@ -23,6 +23,10 @@ class Chunk(BaseModel):
 
     The last pieces of an answer usually carry ``finish_reason`` (``"stop"``, ``"length"``, ...)
     and ``usage``; a provider sends them when it knows them.
+
+    ``rescue`` marks a routed stream's rescue point (see ``docs/routing.md``), on a text-less
+    chunk: ``"restart"`` says *discard all text received so far*, the answer starts again from
+    ``provider``; ``"continue"`` says the text so far stands and ``provider`` continues it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -31,13 +35,17 @@ class Chunk(BaseModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
+    rescue: Literal["restart", "continue"] | None = None
+    provider: str | None = None
 
 
 class Attempt(BaseModel):
     """One try at one provider during a routed call: what happened and how long it took.
 
     ``outcome`` is ``"ok"``, ``"failed"`` (``error`` names the error type) or ``"skipped"``
-    (``message`` says why: circuit open, no API key, disabled).
+    (``message`` says why: circuit open, no API key, disabled). ``malformed_events`` counts the
+    undecodable stream events that were skipped; ``rescue`` is set on an attempt that took over
+    a broken stream (``"restart"`` or ``"continue"``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -49,6 +57,8 @@ class Attempt(BaseModel):
     status: int | None = None
     message: str | None = None
     duration: float = 0.0
+    malformed_events: int = 0
+    rescue: Literal["restart", "continue"] | None = None
 
     def describe(self) -> str:
         """One line: ``openai (gpt-4o-mini): failed, RateLimited, HTTP 429, 0.012s: ...``."""
@@ -59,6 +69,10 @@ class Attempt(BaseModel):
             parts.append(f"HTTP {self.status}")
         if self.outcome != "skipped":
             parts.append(f"{self.duration:.3f}s")
+        if self.rescue:
+            parts.append(f"rescue: {self.rescue}")
+        if self.malformed_events:
+            parts.append(f"{self.malformed_events} undecodable events skipped")
         line = ", ".join(parts)
         return f"{line}: {self.message}" if self.message else line
 
@@ -84,11 +98,17 @@ class Completion(BaseModel):
         provider: str,
         attempts: tuple[Attempt, ...] = (),
     ) -> Completion:
-        """Assemble the chunks of one answer; the last finish reason, usage and model win."""
+        """Assemble the chunks of one answer; the last finish reason, usage and model win.
+
+        A ``rescue="restart"`` chunk drops what came before it, as a caller must.
+        """
         texts: list[str] = []
         finish_reason: str | None = None
         usage: Usage | None = None
         for chunk in chunks:
+            if chunk.rescue == "restart":
+                texts.clear()  # the caller was told to discard the text so far
+                finish_reason = usage = None
             texts.append(chunk.text)
             finish_reason = chunk.finish_reason or finish_reason
             usage = chunk.usage or usage

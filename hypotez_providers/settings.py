@@ -38,15 +38,31 @@ class RetryPolicy(BaseModel):
     """How a routed call retries a provider's transient failures before moving on.
 
     Waits grow exponentially from ``initial_backoff`` up to ``max_backoff`` seconds, with up to
-    ``jitter`` seconds added at random, and are never shorter than the provider's Retry-After.
+    ``jitter`` seconds added at random, and are never shorter than the provider's Retry-After
+    (a Retry-After over ``max_retry_after`` is not waited out: the next provider is tried).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     attempts: int = Field(2, ge=1, description="Tries per provider, the first included.")
-    initial_backoff: float = Field(0.25, ge=0)
-    max_backoff: float = Field(4.0, ge=0)
-    jitter: float = Field(0.25, ge=0)
+    initial_backoff: float = Field(0.25, ge=0, allow_inf_nan=False)
+    max_backoff: float = Field(4.0, ge=0, allow_inf_nan=False)
+    jitter: float = Field(0.25, ge=0, allow_inf_nan=False)
+    max_retry_after: float = Field(
+        30.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Longest Retry-After waited out in place; a longer ask moves to the next "
+        "provider (and opens this one's circuit for the time asked, up to the health policy's "
+        "max_cooldown).",
+    )
+    slow_failure: float = Field(
+        2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A transient failure that came after waiting this many seconds or more is "
+        "not retried in place: the provider is silent, not busy; the next one is tried.",
+    )
 
 
 class ProviderSettings(BaseModel):
@@ -93,6 +109,11 @@ class EndpointSettings(BaseModel):
     path: str = Field("/chat/completions", description="Appended to base_url.")
     supports_stream: bool = True
     include_usage: bool = Field(True, description="Ask streams for a final usage chunk.")
+    prefill: bool = Field(
+        False,
+        description="The server continues a final assistant message (vLLM, llama.cpp): a "
+        "broken stream may be continued here (rescue='continue').",
+    )
     timeout: float = Field(60.0, gt=0)
     connect_timeout: float = Field(10.0, gt=0)
 

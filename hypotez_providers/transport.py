@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
+from ._deadline import Watch, WatchedAdapter, watched_request
 from .errors import (
     AuthenticationFailed,
     BadRequest,
@@ -47,7 +47,9 @@ class HttpTransport:
     """One provider's HTTP client: a pooled session, connect/read timeouts and error mapping.
 
     ``secrets`` (the provider's API key) are scrubbed from every error message. The session is
-    created on first use and shared by every call, including from several threads.
+    created on first use and shared by every call, including from several threads. A copy made
+    by :meth:`for_attempt` carries one routed attempt's clocks: its reads are cut off when the
+    call's deadline, the first-chunk limit or the idle limit passes, however the server trickles.
     """
 
     def __init__(
@@ -64,6 +66,8 @@ class HttpTransport:
         self._secrets = secrets
         self._pool_size = pool_size
         self._session: requests.Session | None = None
+        #: The clocks of the routed attempt this copy serves (``None``: per-read timeouts only).
+        self.watch: Watch | None = None
 
     def __repr__(self) -> str:
         return f"HttpTransport(provider={self.provider!r}, timeout={self.timeout!r})"
@@ -73,7 +77,7 @@ class HttpTransport:
         """The pooled :class:`requests.Session` (created on first use)."""
         if self._session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size)
+            adapter = WatchedAdapter(pool_connections=4, pool_maxsize=self._pool_size)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             self._session = session
@@ -85,6 +89,12 @@ class HttpTransport:
         copy.__dict__.update(self.__dict__)
         copy.timeout = (connect, read)
         copy._session = self.session
+        return copy
+
+    def for_attempt(self, watch: Watch) -> HttpTransport:
+        """A copy bound to one attempt's clocks that shares this transport's pooled session."""
+        copy = self.with_timeout(*self.timeout)
+        copy.watch = watch
         return copy
 
     def close(self) -> None:
@@ -102,27 +112,62 @@ class HttpTransport:
         timeout: Timeout | None = None,
     ) -> Any:
         """POST ``payload`` as JSON and return the parsed JSON answer, or raise a ProviderError."""
-        try:
-            response = self.session.post(
-                url, json=payload, headers=headers, timeout=timeout or self.timeout
-            )
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
-            raise self.translate(error) from None
-        if response.status_code >= 400:
-            raise self.error_for(response.status_code, response.headers, response.content)
-        return self._parse_json(response.content, response.headers.get("content-type", ""))
+        return self._whole("POST", url, payload, headers, timeout)
 
     def get_json(
         self, url: str, *, headers: dict[str, str] | None = None, timeout: Timeout | None = None
     ) -> Any:
         """GET ``url`` and return the parsed JSON answer, or raise a ProviderError."""
+        return self._whole("GET", url, None, headers, timeout)
+
+    def _whole(
+        self,
+        method: str,
+        url: str,
+        payload: Any,
+        headers: dict[str, str] | None,
+        timeout: Timeout | None,
+    ) -> Any:
+        response = self._send(method, url, payload, headers, timeout)
+        with response:
+            try:
+                content = response.content
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+                raise self.translate(error, mid_stream=True) from None
+            if self.watch is not None and self.watch.expired is not None:
+                raise self.watch.error(self.provider)
+        if response.status_code >= 400:
+            raise self.error_for(response.status_code, response.headers, content)
+        return self._parse_json(content, response.headers.get("content-type", ""))
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        payload: Any,
+        headers: dict[str, str] | None,
+        timeout: Timeout | None,
+    ) -> requests.Response:
+        """Send the request bound to this copy's watch; the body is left to read."""
+        connect, read = timeout or self.timeout
+        watch = self.watch
+        if watch is not None:
+            left = watch.remaining()
+            if left is not None:
+                # The reaper cuts a trickle; these end plain silence without it.
+                connect, read = min(connect, left + 0.05), min(read, left + 0.05)
         try:
-            response = self.session.get(url, headers=headers, timeout=timeout or self.timeout)
+            with watched_request(watch):
+                return self.session.request(
+                    method,
+                    url,
+                    json=payload,
+                    headers=headers,
+                    timeout=(connect, read),
+                    stream=True,
+                )
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise self.translate(error) from None
-        if response.status_code >= 400:
-            raise self.error_for(response.status_code, response.headers, response.content)
-        return self._parse_json(response.content, response.headers.get("content-type", ""))
 
     def post_sse(
         self,
@@ -171,12 +216,7 @@ class HttpTransport:
         timeout: Timeout | None,
         expected: str,
     ) -> Iterator[bytes]:
-        try:
-            response = self.session.post(
-                url, json=payload, headers=headers, timeout=timeout or self.timeout, stream=True
-            )
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
-            raise self.translate(error) from None
+        response = self._send("POST", url, payload, headers, timeout)
         with response:
             if response.status_code >= 400:
                 body = _read_limited(response)
@@ -190,6 +230,9 @@ class HttpTransport:
                 yield from _pieces(response)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
                 raise self.translate(error, mid_stream=True) from None
+            if self.watch is not None and self.watch.expired is not None:
+                # The reaper's shutdown can look like a clean end of the body.
+                raise self.watch.error(self.provider)
 
     def error_for(self, status: int, headers: Any, body: bytes) -> ProviderError:
         """Map an HTTP error answer to the matching :class:`ProviderError` subclass.
@@ -235,6 +278,8 @@ class HttpTransport:
 
     def translate(self, error: BaseException, *, mid_stream: bool = False) -> ProviderError:
         """Map a requests or urllib3 exception to ConnectionFailed or ProviderTimeout."""
+        if self.watch is not None and self.watch.expired is not None:
+            return self.watch.error(self.provider)
         cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
         connect, read = self.timeout
         if isinstance(error, requests.ConnectTimeout) or isinstance(

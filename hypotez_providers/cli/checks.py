@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import click
 from pydantic import BaseModel
 
+from .._deadline import Watch
 from ..errors import ProviderError
 from ..options import CompletionOptions
 from ..provider import Provider
@@ -42,7 +43,8 @@ def check_provider(provider: Provider, timeout: float) -> CheckResult:
         return CheckResult(provider=provider.name, model=model, outcome="no key")
     started = time.monotonic()
     first: float | None = None
-    context = provider.context.bounded(timeout)
+    watch = Watch(started + timeout, f"--timeout {timeout:g}s")
+    context = provider.context.for_attempt(watch)
     options = CompletionOptions(max_tokens=16)
     try:
         for _ in provider.chunks(model, PROMPT, True, options, context=context):
@@ -57,6 +59,8 @@ def check_provider(provider: Provider, timeout: float) -> CheckResult:
             error=f"{type(problem).__name__}: {problem.upstream_message}"
             + (f" (HTTP {problem.status})" if problem.status else ""),
         )
+    finally:
+        watch.close()
     return CheckResult(
         provider=provider.name,
         model=model,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from hypotez_providers import Chunk, CompletionOptions, ProviderContext, ProviderInfo, hookimpl
+from hypotez_providers import (
+    Capabilities,
+    Chunk,
+    CompletionOptions,
+    ProviderContext,
+    ProviderInfo,
+    hookimpl,
+)
 
 from . import codec
 
@@ -38,6 +45,8 @@ def provider_info() -> ProviderInfo:
         supports_stream=True,
         needs_auth=True,
         api_key_env="ANTHROPIC_API_KEY",
+        # The Messages API continues a final assistant message: a broken stream can be resumed.
+        capabilities=Capabilities(prefill=True),
     )
 
 

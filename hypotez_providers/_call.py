@@ -1,0 +1,367 @@
+"""One routed call: its candidates, deadline, clocks and attempts, and the attempt loop (internal).
+
+The :class:`~hypotez_providers.Router` builds a :class:`RoutedCall` per call and hands it an
+*operation* (ask for a whole answer, or open a stream up to its first chunk). The call walks
+the candidates in order, asks the circuit breaker for a permit before every attempt, runs the
+operation under the attempt's :class:`~hypotez_providers._deadline.Watch`, and decides after a
+failure what the error's class says (:class:`Routing`): retry here (tenacity), the next
+provider, or raise. Every permit it claims is answered on every exit path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from ._deadline import Watch, watched_request
+from .context import ProviderContext
+from .errors import InvalidInput, ProviderError, ProviderTimeout, Routing
+from .health import CircuitBreaker, Permit, Standing
+from .options import CompletionOptions
+from .registry import Registry
+from .results import Attempt
+from .retry import retrying
+from .selection import Candidate
+from .settings import RetryPolicy
+
+T = TypeVar("T")
+Rescue = Literal["restart", "continue"]
+Operation = Callable[[Candidate, ProviderContext, Watch], T]
+
+logger = logging.getLogger("hypotez_providers.router")
+
+_OPEN = "circuit open (recent failures); skipped until its cooldown ends"
+# Open circuits keep their place, so the attempts show them skipped where they stand.
+_RANK = {Standing.READY: 0, Standing.DEMOTED: 1, Standing.OPEN: 0}
+
+
+class CircuitOpened(Exception):
+    """The provider's circuit opened while this call was retrying it: move on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """A call's time limits in seconds (``None``: no limit), validated."""
+
+    timeout: float | None = None
+    first_chunk_timeout: float | None = None
+    idle_timeout: float | None = None
+
+
+def check_seconds(name: str, value: Any) -> float | None:
+    """``value`` as a positive, finite number of seconds (or ``None``), else InvalidInput."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(
+            f"{name} must be a number of seconds, got {type(value).__name__} {value!r}",
+            field=name,
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInput(
+            f"{name} must be a positive, finite number of seconds, got {value!r}", field=name
+        )
+    return float(value)
+
+
+def routing_for(error: ProviderError, waited: float, policy: RetryPolicy) -> Routing:
+    """What to do after ``error``, which came after ``waited`` seconds of the attempt.
+
+    The error's class decides (:attr:`ProviderError.routing`), with two rules of the moment: a
+    transient failure that took ``policy.slow_failure`` seconds or more is a silent provider,
+    and a Retry-After longer than ``policy.max_retry_after`` is not waited out; both go to the
+    next provider.
+    """
+    routing = error.routing
+    if routing is Routing.RETRY:
+        if waited >= policy.slow_failure:
+            return Routing.NEXT
+        if error.retry_after is not None and error.retry_after > policy.max_retry_after:
+            return Routing.NEXT
+    return routing
+
+
+class RoutedCall:
+    """One call's validated input, candidates, deadline, clocks and attempts."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        breaker: CircuitBreaker,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        model: str,
+        messages: list[dict[str, Any]],
+        options: CompletionOptions,
+        candidates: Sequence[Candidate],
+        skipped: Sequence[Attempt],
+        clocks: Clocks,
+        max_attempts: int | None,
+        retry: RetryPolicy | None,
+    ) -> None:
+        self.registry = registry
+        self.breaker = breaker
+        self.clock = clock
+        self.sleep = sleep
+        self.model = model
+        self.messages = messages
+        self.options = options
+        self.candidates = candidates
+        self.attempts: list[Attempt] = list(skipped)
+        self.clocks = clocks
+        self.deadline = None if clocks.timeout is None else clock() + clocks.timeout
+        self.max_attempts = max_attempts
+        self.retry = retry
+        #: Set while a broken stream is being rescued: the attempts are marked with it.
+        self.rescuing: Rescue | None = None
+        #: What the last failure asked for (read by the retry predicate right after it).
+        self.decision = Routing.NEXT
+
+    # -- the candidate loop ----------------------------------------------------------------
+
+    def first_answer(
+        self, operation: Operation[T], candidates: Sequence[Candidate] | None = None
+    ) -> tuple[Candidate, T] | None:
+        """The first candidate whose operation succeeds, and its result; ``None`` if none did.
+
+        Raises the error of a failure whose routing is :attr:`Routing.RAISE`.
+        """
+        previous: Candidate | None = None
+        for candidate, permit in self.admitted(
+            self.candidates if candidates is None else candidates
+        ):
+            if previous is not None:
+                self._fallback(previous, candidate)
+            previous = candidate
+            try:
+                return candidate, self.try_candidate(candidate, permit, operation)
+            except ProviderError:
+                if self.decision is Routing.RAISE:
+                    raise
+            except CircuitOpened:
+                self.skip(candidate, "circuit opened during this call; not retried")
+        return None
+
+    def admitted(self, candidates: Sequence[Candidate]) -> Iterator[tuple[Candidate, Permit]]:
+        """The candidates in order, each with its permit; open circuits skipped and recorded.
+
+        Providers that failed within their last cooldown go after the others (for that long
+        only); a circuit whose cooldown has ended keeps its place, as this call is its probe.
+        """
+        ordered: Sequence[Candidate] = candidates
+        if len(candidates) > 1:
+            standing = self.breaker.standing
+            ranks = [_RANK[standing(candidate.provider.name)] for candidate in candidates]
+            if any(ranks):
+                ordered = [candidates[i] for i in sorted(range(len(ranks)), key=ranks.__getitem__)]
+        for candidate in ordered:
+            if self.deadline is not None and self.clock() >= self.deadline:
+                self.skip(candidate, "the call's deadline had passed")
+                continue
+            permit = self.breaker.admit(candidate.provider.name)
+            if permit is None:
+                self.skip(candidate, _OPEN)
+                continue
+            yield candidate, permit
+
+    def try_candidate(self, candidate: Candidate, permit: Permit, operation: Operation[T]) -> T:
+        """Run ``operation`` at one provider, retrying as its policy and the errors allow.
+
+        The first try runs directly: most calls succeed at once and need no retry machinery.
+        After a failure worth retrying, tenacity takes over with that failure replayed as its
+        first attempt, so its wait (Retry-After included), stop and deadline rules apply. A
+        half-open probe gets one attempt; every retry asks the breaker again, and stops with
+        :class:`CircuitOpened` once the circuit has opened.
+        """
+        policy = self.retry_policy(candidate)
+        settings = candidate.provider.settings
+        attempts = (
+            1 if permit.probe else (self.max_attempts or settings.max_attempts or policy.attempts)
+        )
+        try:
+            return self._attempt(candidate, permit, 1, operation, policy)
+        except ProviderError as error:
+            if attempts == 1 or self.decision is not Routing.RETRY:
+                raise
+            replay: list[ProviderError] = [error]
+        number = 1
+        name = candidate.provider.name
+        for attempt in retrying(
+            policy,
+            attempts,
+            deadline=self.deadline,
+            clock=self.clock,
+            sleep=self.sleep,
+            worth_it=lambda error: self.decision is Routing.RETRY,
+        ):
+            with attempt:
+                if replay:
+                    raise replay.pop()
+                number += 1
+                again = self.breaker.admit(name)
+                if again is None:
+                    raise CircuitOpened(name)
+                return self._attempt(candidate, again, number, operation, policy)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def retry_policy(self, candidate: Candidate) -> RetryPolicy:
+        """The retry policy for ``candidate``: the call's, the provider's, or the settings'."""
+        return self.retry or candidate.provider.settings.retry or self.registry.settings.retry
+
+    # -- one attempt -------------------------------------------------------------------------
+
+    def _attempt(
+        self,
+        candidate: Candidate,
+        permit: Permit,
+        number: int,
+        operation: Operation[T],
+        policy: RetryPolicy,
+    ) -> T:
+        name = candidate.provider.name
+        started = self.clock()
+        remaining = None if self.deadline is None else self.deadline - started
+        if remaining is not None and remaining <= 0:
+            self.breaker.release(permit)  # not the provider's fault
+            error = ProviderTimeout(name, "the call's deadline passed before this attempt")
+            self.decision = Routing.NEXT
+            self.record(candidate, error, 0.0)
+            raise error
+        watch = self.watch(remaining)
+        context = candidate.provider.context.for_attempt(watch)
+        self.observe("on_attempt_start", provider=name, model=candidate.model, attempt=number)
+        try:
+            with watched_request(watch):
+                result = operation(candidate, context, watch)
+        except ProviderError as error:
+            watch.close()
+            duration = self.clock() - started
+            self.decision = routing_for(error, duration, policy)
+            self.record(candidate, error, duration, context.stats.malformed_events)
+            self._observe_end(candidate, number, "failed", duration, error)
+            if error.counts_against_health:
+                asked = error.retry_after
+                too_long = asked is not None and asked > policy.max_retry_after
+                self.breaker.failed(
+                    permit, retry_after=asked, open_now=error.opens_circuit or too_long
+                )
+            else:
+                self.breaker.release(permit)
+            logger.debug("%s (%s) attempt %d failed: %s", name, candidate.model, number, error)
+            raise
+        except BaseException:
+            # The caller's input, an interrupt, a bug: no verdict on the provider.
+            watch.close()
+            self.breaker.release(permit)
+            raise
+        duration = self.clock() - started
+        self.breaker.succeeded(permit, duration)
+        self.record(candidate, None, duration, context.stats.malformed_events)
+        self._observe_end(candidate, number, "ok", duration, None)
+        return result
+
+    def watch(self, remaining: float | None) -> Watch:
+        """A fresh watch for one attempt, ending with the call's deadline."""
+        timeout = self.clocks.timeout
+        return Watch(
+            None if remaining is None else time.monotonic() + remaining,
+            "" if timeout is None else f"timeout={timeout:g}s",
+        )
+
+    # -- records and observers ---------------------------------------------------------------
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline, or ``None`` without one."""
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    def skip(self, candidate: Candidate, reason: str) -> None:
+        """Record that ``candidate`` was not tried, and why."""
+        self.attempts.append(
+            Attempt(
+                provider=candidate.provider.name,
+                model=candidate.model,
+                outcome="skipped",
+                message=reason,
+            )
+        )
+
+    def record(
+        self,
+        candidate: Candidate,
+        error: ProviderError | None,
+        duration: float,
+        malformed_events: int = 0,
+    ) -> None:
+        """Record one attempt: ``error`` is ``None`` for a success."""
+        self.attempts.append(
+            Attempt(
+                provider=candidate.provider.name,
+                model=candidate.model,
+                outcome="ok" if error is None else "failed",
+                error=type(error).__name__ if error else None,
+                status=error.status if error else None,
+                message=error.upstream_message if error else None,
+                duration=duration,
+                malformed_events=malformed_events,
+                rescue=self.rescuing,
+            )
+        )
+
+    def failed_mid_stream(
+        self, candidate: Candidate, error: ProviderError, duration: float, malformed: int
+    ) -> None:
+        """A stream that had started failed: record it and tell the breaker."""
+        self.record(candidate, error, duration, malformed)
+        self.decision = routing_for(error, 0.0, self.retry_policy(candidate))
+        if error.counts_against_health:
+            self.breaker.failed(Permit(candidate.provider.name), retry_after=error.retry_after)
+
+    def _fallback(self, previous: Candidate, candidate: Candidate) -> None:
+        last = self.attempts[-1] if self.attempts else None
+        reason = last.describe() if last else "no answer"
+        logger.info(
+            "falling back from %s to %s: %s",
+            previous.provider.name,
+            candidate.provider.name,
+            reason,
+        )
+        self.observe(
+            "on_fallback",
+            from_provider=previous.provider.name,
+            to_provider=candidate.provider.name,
+            model=self.model,
+            reason=reason,
+        )
+
+    def _observe_end(
+        self,
+        candidate: Candidate,
+        number: int,
+        outcome: str,
+        duration: float,
+        error: Exception | None,
+    ) -> None:
+        self.observe(
+            "on_attempt_end",
+            provider=candidate.provider.name,
+            model=candidate.model,
+            attempt=number,
+            outcome=outcome,
+            duration=duration,
+            error=error,
+        )
+
+    def observe(self, hook: str, **arguments: Any) -> None:
+        """Call an observer hook; an observer that raises is logged and ignored."""
+        caller = getattr(self.registry.plugin_manager.hook, hook)
+        if not caller.get_hookimpls():
+            return
+        try:
+            caller(**arguments)
+        except Exception:  # an observer must never break a call
+            logger.warning("observer hook %s raised; ignored", hook, exc_info=True)

@@ -1,0 +1,288 @@
+"""Wall-clock limits that hold inside a read, whatever the server does (internal).
+
+A socket's read timeout restarts with every byte, so a server trickling one byte every 100 ms,
+or sending keep-alive comments, never trips it. Each attempt therefore gets a :class:`Watch`
+holding its clocks: the call's deadline, and the current wait's limit (the first chunk, or the
+silence between chunks). One daemon thread, the reaper, wakes when the earliest limit is due
+and shuts the attempt's socket down; the blocked read returns at once and the transport raises
+:class:`ProviderTimeout` with the watch's reason.
+
+The socket is found through the connection that is sending the attempt's request: the
+connection classes below attach themselves to the watch of the thread that sends (the
+transport sets it around each request), and detach when the pool takes them back, so a
+connection at rest in the pool, or serving another call, is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .errors import ProviderTimeout
+
+_attach_lock = threading.Lock()
+_sending = threading.local()
+
+
+class Watch:
+    """One attempt's clocks; times are ``time.monotonic()`` seconds.
+
+    ``deadline`` ends the whole call. ``begin_wait(limit)`` starts a wait (for the first chunk,
+    or for the next one) that may last ``limit`` seconds; ``end_wait()`` marks progress. Time
+    spent outside a wait (the caller handling a chunk) never counts against ``limit``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_connection",
+        "_done",
+        "_limit",
+        "_scheduled",
+        "_since",
+        "_timeout_text",
+        "_waiting",
+        "deadline",
+        "expired",
+        "what",
+    )
+
+    def __init__(self, deadline: float | None, timeout_text: str = "") -> None:
+        self.deadline = deadline
+        self._timeout_text = timeout_text
+        self._limit: float | None = None
+        self._since = 0.0
+        self._waiting = False
+        self.what = ""
+        #: Why the watch fired, once it has: the attempt is over.
+        self.expired: str | None = None
+        self._connection: Any = None
+        self._done = False
+        # The earliest due time this watch has in the reaper's heap (the reaper's lock guards it).
+        self._scheduled: float | None = None
+        if deadline is not None:
+            _reaper.schedule(self, deadline)
+
+    def begin_wait(self, limit: float | None, what: str) -> None:
+        """A wait of at most ``limit`` seconds starts now (``what``: for the error message)."""
+        self._limit = limit
+        self.what = what
+        self._since = time.monotonic()
+        self._waiting = True
+        due = self._due(self._since)
+        scheduled = self._scheduled
+        if due is not None and (scheduled is None or due < scheduled):
+            _reaper.schedule(self, due)
+
+    def end_wait(self) -> None:
+        """Progress: the wait is over."""
+        self._waiting = False
+
+    def remaining(self) -> float | None:
+        """Seconds until the earliest limit in force, or ``None`` when none is set."""
+        due = self._due(time.monotonic())
+        return None if due is None else max(0.0, due - time.monotonic())
+
+    def check(self, provider: str) -> None:
+        """Raise the attempt's :class:`ProviderTimeout` if a limit has passed (plugin output)."""
+        if self.expired is None:
+            due = self._due(time.monotonic())
+            if due is not None and time.monotonic() >= due:
+                self._expire()
+        if self.expired is not None:
+            raise self.error(provider)
+
+    def error(self, provider: str) -> ProviderTimeout:
+        """The timeout this watch stands for."""
+        return ProviderTimeout(provider, self.expired or "a time limit passed")
+
+    def close(self) -> None:
+        """The attempt is over: the reaper forgets this watch."""
+        self._done = True
+        self._waiting = False
+
+    def _due(self, now: float) -> float | None:
+        due = self.deadline
+        if self._waiting and self._limit is not None:
+            end = self._since + self._limit
+            due = end if due is None else min(due, end)
+        return due
+
+    def _expire(self) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.expired = f"the call's deadline passed ({self._timeout_text})"
+        else:
+            self.expired = f"{self.what} within {self._limit:g}s"
+        with _attach_lock:
+            connection = self._connection
+            sock = getattr(connection, "sock", None)
+            if sock is not None and getattr(connection, "_hypotez_watch", None) is self:
+                # The plain socket's shutdown, even under TLS: it wakes a blocked read without
+                # touching the TLS object another thread is inside.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Reaper:
+    """One daemon thread that fires watches when their earliest limit is due."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._order = itertools.count()
+        self._pushes = 0
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, watch: Watch, due: float | None) -> None:
+        if due is None:
+            return
+        with self._wake:
+            if watch._scheduled is not None and watch._scheduled <= due:
+                return
+            self._push(watch, due)
+            self._pushes += 1
+            if self._pushes % 4096 == 0:
+                # Watches closed long before their limit wait in the heap; drop them now and
+                # then, so the heap holds about the attempts in flight.
+                self._heap = [entry for entry in self._heap if not entry[2]._done]
+                heapq.heapify(self._heap)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="hypotez-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._heap:
+                    self._wake.wait()
+                due, _, watch = self._heap[0]
+                now = time.monotonic()
+                if due > now:
+                    self._wake.wait(due - now)
+                    continue
+                heapq.heappop(self._heap)
+                if watch._scheduled != due or watch._done or watch.expired is not None:
+                    continue  # a stale entry (an earlier one replaced it), or the watch is over
+                watch._scheduled = None
+                # Lazy: progress only moves the due time later, so check it again now.
+                actual = watch._due(now)
+                if actual is None:
+                    if watch._limit is not None:
+                        self._push(watch, now + watch._limit)  # not waiting; look again later
+                    continue
+                if actual > now:
+                    self._push(watch, actual)
+                    continue
+            watch._expire()
+
+    def _push(self, watch: Watch, due: float) -> None:
+        watch._scheduled = due
+        heapq.heappush(self._heap, (due, next(self._order), watch))
+
+
+_reaper = _Reaper()
+
+
+def _reset_after_fork() -> None:
+    # The reaper's thread does not survive a fork (gunicorn workers): the child starts afresh.
+    global _reaper
+    _reaper = _Reaper()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def watched_request(watch: Watch | None) -> _Sending:
+    """Context manager: requests sent by this thread inside it are bound to ``watch``."""
+    return _Sending(watch)
+
+
+class _Sending:
+    __slots__ = ("_watch",)
+
+    def __init__(self, watch: Watch | None) -> None:
+        self._watch = watch
+
+    def __enter__(self) -> None:
+        _sending.watch = self._watch
+
+    def __exit__(self, *exc_info: object) -> None:
+        _sending.watch = None
+
+
+def _attach(connection: Any) -> None:
+    watch = getattr(_sending, "watch", None)
+    with _attach_lock:
+        connection._hypotez_watch = watch
+        if watch is not None:
+            watch._connection = connection
+
+
+def _detach(connection: Any) -> None:
+    with _attach_lock:
+        watch = getattr(connection, "_hypotez_watch", None)
+        if watch is not None:
+            watch._connection = None
+            connection._hypotez_watch = None
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            _detach(conn)
+        super()._put_conn(conn)
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            _detach(conn)
+        super()._put_conn(conn)
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """requests' adapter, with connections that a :class:`Watch` can interrupt."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """Build the pool manager with watched connection pools."""
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.ProxyManager:
+        """The proxy manager of requests, with watched connection pools."""
+        manager: urllib3.ProxyManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager

@@ -1,0 +1,194 @@
+"""A routed stream: chunks as they arrive, failover before the first one, rescue after it.
+
+Until the first chunk reaches the caller, a failing provider is replaced unseen. After that,
+by default, a failure raises :class:`StreamInterrupted` with the text received. With
+``rescue="restart"`` the answer starts again at the next provider, behind a text-less chunk
+``Chunk(rescue="restart")`` that tells the caller to discard what it has; with
+``rescue="continue"`` a provider that accepts an assistant prefill is asked to continue the
+text received, behind ``Chunk(rescue="continue")`` marking the splice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._call import Rescue, RoutedCall
+from ._deadline import Watch
+from .context import ProviderContext
+from .errors import AllProvidersFailed, ProviderError, StreamInterrupted
+from .results import Attempt, Chunk
+from .selection import Candidate
+
+_FIRST = "no first chunk"
+_IDLE = "no progress mid-stream (keep-alives and empty deltas do not count)"
+
+
+@dataclass(slots=True)
+class _Opened:
+    """A stream that produced its first chunk (``None``: an empty answer), ready to relay."""
+
+    first: Chunk | None
+    rest: Iterator[Chunk]
+    watch: Watch
+    context: ProviderContext
+
+
+def carries(chunk: Chunk) -> bool:
+    """Whether a chunk is progress (text, a finish reason, usage), not an empty delta."""
+    return bool(chunk.text or chunk.finish_reason or chunk.usage or chunk.rescue)
+
+
+class RoutedStream(Iterator[Chunk]):
+    """The chunks of a routed stream, with ``provider`` (who answers) and live ``attempts``."""
+
+    def __init__(self, call: RoutedCall, rescue: Rescue | None) -> None:
+        self._call = call
+        self._rescue = rescue
+        self._chunks = self._generate()
+        #: The provider answering, once its first chunk has arrived (the rescuer's after one).
+        self.provider: str | None = None
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every attempt so far, skipped providers included."""
+        return list(self._call.attempts)
+
+    def __next__(self) -> Chunk:
+        return next(self._chunks)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        # The generator itself: a for loop then skips __next__'s frame on every chunk.
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop reading and release the connection."""
+        self._chunks.close()
+
+    def _generate(self) -> Generator[Chunk, None, None]:
+        call = self._call
+        found = call.first_answer(self._opener(call.messages))
+        if found is None:
+            raise AllProvidersFailed(call.model, call.attempts)
+        candidate, opened = found
+        received: list[str] = []
+        unsaid = ""
+        while True:
+            self.provider = candidate.provider.name
+            try:
+                yield from self._relay(candidate, opened, received, unsaid)
+                return
+            except ProviderError as error:
+                text = "".join(received)
+                rescued = self._rescued(candidate, text, error) if self._rescue else None
+                if rescued is None:
+                    raise StreamInterrupted(candidate.provider.name, text, error) from error
+            candidate, opened, unsaid = rescued
+            if self._rescue == "restart":
+                received.clear()
+            yield Chunk(rescue=self._rescue, provider=candidate.provider.name)
+
+    def _relay(
+        self, candidate: Candidate, opened: _Opened, received: list[str], unsaid: str
+    ) -> Iterator[Chunk]:
+        """Yield the opened stream's chunks, holding it to the idle and deadline clocks.
+
+        ``unsaid``: white space the continued text already ended with, dropped from the start
+        of the continuation (a prefill is sent without trailing white space).
+        """
+        call, watch, rest = self._call, opened.watch, opened.rest
+        name = candidate.provider.name
+        idle = call.clocks.idle_timeout or candidate.provider.settings.timeout
+        started = call.clock()
+        try:
+            chunk = opened.first
+            while chunk is not None:
+                if unsaid:
+                    chunk, unsaid = _drop_unsaid(chunk, unsaid)
+                if carries(chunk):
+                    received.append(chunk.text)
+                    yield chunk
+                watch.begin_wait(idle, _IDLE)
+                chunk = next(rest, None)
+                watch.end_wait()
+                if watch.expired is not None:
+                    raise watch.error(name)
+        except ProviderError as error:
+            failure = watch.error(name) if watch.expired is not None else error
+            call.failed_mid_stream(
+                candidate, failure, call.clock() - started, opened.context.stats.malformed_events
+            )
+            raise failure from None
+        finally:
+            watch.close()
+            close = getattr(rest, "close", None)
+            if close is not None:
+                close()
+
+    def _rescued(
+        self, failed: Candidate, text: str, error: ProviderError
+    ) -> tuple[Candidate, _Opened, str] | None:
+        """Open the rescuing stream after ``failed`` broke off, or ``None`` when none answers."""
+        call, mode = self._call, self._rescue
+        order = list(call.candidates)
+        after = order[order.index(failed) + 1 :] if failed in order else order
+        if error.routing.value == "retry":
+            after = [failed, *after]  # the retry policy allows the same provider again
+        messages = call.messages
+        unsaid = ""
+        if mode == "continue":
+            after = [c for c in after if c.provider.info.capabilities.prefill]
+            prefill = text.rstrip()
+            unsaid = text[len(prefill) :]
+            if prefill:
+                messages = [*messages, {"role": "assistant", "content": prefill}]
+        call.rescuing = mode
+        try:
+            found = call.first_answer(self._opener(messages), after)
+        except ProviderError:
+            return None  # the rescuer refused the request itself: report the first break
+        finally:
+            call.rescuing = None
+        if found is None:
+            return None
+        return found[0], found[1], unsaid
+
+    def _opener(
+        self, messages: list[dict[str, Any]]
+    ) -> Callable[[Candidate, ProviderContext, Watch], _Opened]:
+        call = self._call
+
+        def open_stream(candidate: Candidate, context: ProviderContext, watch: Watch) -> _Opened:
+            provider = candidate.provider
+            limit = call.clocks.first_chunk_timeout or provider.settings.timeout
+            watch.begin_wait(limit, _FIRST)
+            chunks = provider.chunks(candidate.model, messages, True, call.options, context=context)
+            try:
+                for chunk in chunks:
+                    if watch.expired is not None:
+                        raise watch.error(provider.name)
+                    if carries(chunk):
+                        watch.end_wait()
+                        return _Opened(chunk, chunks, watch, context)
+            except ProviderError as error:
+                if watch.expired is not None:
+                    raise watch.error(provider.name) from error
+                raise
+            except BaseException:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+                raise
+            return _Opened(None, chunks, watch, context)
+
+        return open_stream
+
+
+def _drop_unsaid(chunk: Chunk, unsaid: str) -> tuple[Chunk, str]:
+    text = chunk.text
+    if text.startswith(unsaid):
+        return chunk.model_copy(update={"text": text[len(unsaid) :]}), ""
+    if unsaid.startswith(text):
+        return chunk.model_copy(update={"text": ""}), unsaid[len(text) :]
+    return chunk, ""
