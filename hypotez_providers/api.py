@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .errors import InvalidInput
 from .messages import Message
 from .provider_info import ProviderInfo
 from .registry import Registry
@@ -64,6 +65,13 @@ def create_completion(
     piece. ``options`` are the :class:`CompletionOptions` fields (``temperature=0.2``,
     ``max_tokens=100``, ``extra={...}``).
     """
+    if stream and options.get("rescue") == "restart":
+        raise InvalidInput(
+            "rescue='restart' tells the caller to discard the text so far, which plain text "
+            "pieces cannot say; use Router.stream (its chunks carry the reset) or "
+            "rescue='continue'",
+            field="rescue",
+        )
     if provider is None:
         if registry is None:
             router = default_router()

@@ -101,6 +101,8 @@ class RoutedStream(Iterator[Chunk]):
         name = candidate.provider.name
         idle = call.clocks.idle_timeout or candidate.provider.settings.timeout
         started = call.clock()
+        # The attempt was recorded at its first chunk; events skipped later are added at the end.
+        answered = len(call.attempts) - 1
         try:
             chunk = opened.first
             while chunk is not None:
@@ -114,6 +116,10 @@ class RoutedStream(Iterator[Chunk]):
                 watch.end_wait()
                 if watch.expired is not None:
                     raise watch.error(name)
+            skipped = opened.context.stats.malformed_events
+            if skipped:
+                attempt = call.attempts[answered]
+                call.attempts[answered] = attempt.model_copy(update={"malformed_events": skipped})
         except ProviderError as error:
             failure = watch.error(name) if watch.expired is not None else error
             call.failed_mid_stream(
