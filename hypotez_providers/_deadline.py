@@ -212,16 +212,18 @@ def watched_request(watch: Watch | None) -> _Sending:
 
 
 class _Sending:
-    __slots__ = ("_watch",)
+    __slots__ = ("_previous", "_watch")
 
     def __init__(self, watch: Watch | None) -> None:
         self._watch = watch
+        self._previous: Watch | None = None
 
     def __enter__(self) -> None:
+        self._previous = getattr(_sending, "watch", None)
         _sending.watch = self._watch
 
     def __exit__(self, *exc_info: object) -> None:
-        _sending.watch = None
+        _sending.watch = self._previous
 
 
 def _attach(connection: Any) -> None:
