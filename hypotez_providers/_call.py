@@ -232,7 +232,7 @@ class RoutedCall:
             self.decision = Routing.NEXT
             self.record(candidate, error, 0.0)
             raise error
-        watch = self.watch(remaining)
+        watch = self.watch(remaining, candidate)
         context = candidate.provider.context.for_attempt(watch)
         self.observe("on_attempt_start", provider=name, model=candidate.model, attempt=number)
         try:
@@ -265,12 +265,22 @@ class RoutedCall:
         self._observe_end(candidate, number, "ok", duration, None)
         return result
 
-    def watch(self, remaining: float | None) -> Watch:
-        """A fresh watch for one attempt, ending with the call's deadline."""
-        timeout = self.clocks.timeout
+    def watch(self, remaining: float | None, candidate: Candidate) -> Watch:
+        """A fresh watch for one attempt, ending with the call's deadline.
+
+        The socket's per-read timeout becomes the longest of the provider's ``timeout`` and
+        the call's own clocks, so a longer ``idle_timeout`` asked for is not cut short by it.
+        """
+        clocks = self.clocks
+        reads = (
+            candidate.provider.settings.timeout,
+            clocks.first_chunk_timeout or 0.0,
+            clocks.idle_timeout or 0.0,
+        )
         return Watch(
             None if remaining is None else time.monotonic() + remaining,
-            "" if timeout is None else f"timeout={timeout:g}s",
+            "" if clocks.timeout is None else f"timeout={clocks.timeout:g}s",
+            read_timeout=max(reads),
         )
 
     # -- records and observers ---------------------------------------------------------------

@@ -54,12 +54,17 @@ class Watch:
         "_waiting",
         "deadline",
         "expired",
+        "read_timeout",
         "what",
     )
 
-    def __init__(self, deadline: float | None, timeout_text: str = "") -> None:
+    def __init__(
+        self, deadline: float | None, timeout_text: str = "", read_timeout: float | None = None
+    ) -> None:
         self.deadline = deadline
         self._timeout_text = timeout_text
+        #: The socket's per-read timeout under this watch (a backstop: the clocks cut first).
+        self.read_timeout = read_timeout
         self._limit: float | None = None
         self._since = 0.0
         self._waiting = False
@@ -88,10 +93,9 @@ class Watch:
         """Progress: the wait is over."""
         self._waiting = False
 
-    def remaining(self) -> float | None:
-        """Seconds until the earliest limit in force, or ``None`` when none is set."""
-        due = self._due(time.monotonic())
-        return None if due is None else max(0.0, due - time.monotonic())
+    def until_deadline(self) -> float | None:
+        """Seconds until the call's deadline, or ``None`` without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def check(self, provider: str) -> None:
         """Raise the attempt's :class:`ProviderTimeout` if a limit has passed (plugin output)."""
@@ -122,7 +126,7 @@ class Watch:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.expired = f"the call's deadline passed ({self._timeout_text})"
         else:
-            self.expired = f"{self.what} within {self._limit:g}s"
+            self.expired = f"{self.what} within {self._limit or 0:g}s"
         with _attach_lock:
             connection = self._connection
             sock = getattr(connection, "sock", None)

@@ -17,7 +17,7 @@ from typing import Any
 from ._call import Rescue, RoutedCall
 from ._deadline import Watch
 from .context import ProviderContext
-from .errors import AllProvidersFailed, ProviderError, StreamInterrupted
+from .errors import AllProvidersFailed, ProviderError, Routing, StreamInterrupted
 from .results import Attempt, Chunk
 from .selection import Candidate
 
@@ -87,7 +87,14 @@ class RoutedStream(Iterator[Chunk]):
             candidate, opened, unsaid = rescued
             if self._rescue == "restart":
                 received.clear()
-            yield Chunk(rescue=self._rescue, provider=candidate.provider.name)
+            try:
+                yield Chunk(rescue=self._rescue, provider=candidate.provider.name)
+            except BaseException:  # closed at the marker: the rescuer's stream is open
+                opened.watch.close()
+                close = getattr(opened.rest, "close", None)
+                if close is not None:
+                    close()
+                raise
 
     def _relay(
         self, candidate: Candidate, opened: _Opened, received: list[str], unsaid: str
@@ -139,7 +146,7 @@ class RoutedStream(Iterator[Chunk]):
         call, mode = self._call, self._rescue
         order = list(call.candidates)
         after = order[order.index(failed) + 1 :] if failed in order else order
-        if error.routing.value == "retry":
+        if call.decision is Routing.RETRY:
             after = [failed, *after]  # the retry policy allows the same provider again
         messages = call.messages
         unsaid = ""

@@ -152,9 +152,10 @@ class HttpTransport:
         connect, read = timeout or self.timeout
         watch = self.watch
         if watch is not None:
-            left = watch.remaining()
+            read = watch.read_timeout or read
+            left = watch.until_deadline()
             if left is not None:
-                # The reaper cuts a trickle; these end plain silence without it.
+                # The reaper cuts a trickle; these end plain silence even without it.
                 connect, read = min(connect, left + 0.05), min(read, left + 0.05)
         try:
             with watched_request(watch):

@@ -19,7 +19,7 @@ def pooled_sockets(transport, url):
     pools = transport.session.get_adapter(url).poolmanager.pools
     return [
         conn.sock
-        for key in pools.keys()
+        for key in pools.keys()  # noqa: SIM118 - the container does not iterate
         for conn in list(pools[key].pool.queue)
         if conn is not None and conn.sock
     ]

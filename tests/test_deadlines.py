@@ -24,6 +24,7 @@ from hypotez_providers import (
     StreamInterrupted,
     hookimpl,
 )
+from hypotez_providers.settings import parse_settings
 from hypotez_providers.testing import FakeAnthropic, FakeOllama, FakeOpenAI, Fault
 
 OVERRUN = 0.25
@@ -198,3 +199,12 @@ def test_bad_clock_values_are_the_callers_error_before_anything_is_sent(name, va
         assert caught.value.field == name
         assert fake.requests == []
         assert router.health()[0].failures == 0
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_an_idle_timeout_longer_than_the_providers_read_timeout_is_honoured(vendor):
+    settings = parse_settings(f"[providers.{vendor}]\ntimeout = 0.3\n")
+    with vendor_router(vendor, settings) as (router, fake, model):
+        fake.fail_every_request = Fault(stall_after=3, stall_with="silence", stall_for=0.6)
+        stream = router.stream(model, MESSAGES, provider=vendor, idle_timeout=1.5, retry=ONE_TRY)
+        assert "".join(chunk.text for chunk in stream).strip() == REPLY

@@ -6,6 +6,7 @@ with Anthropic (which accepts an assistant prefill) behind it in an alias.
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack, contextmanager
 
 import pytest
@@ -214,3 +215,18 @@ def test_too_many_bad_events_in_a_row_still_break_the_stream(vendor):
 def test_a_reset_chunk_is_a_chunk_callers_can_recognise():
     marker = Chunk(rescue="restart", provider="anthropic")
     assert marker.text == "" and marker.rescue == "restart"
+
+
+def test_closing_a_rescued_stream_at_its_marker_releases_the_rescuers_connection():
+    with upstreams() as (router, gravity, anthropic, _):
+        gravity.fail_every_request = CUT
+        stream = router.stream("smart", MESSAGES, rescue="restart")
+        for chunk in stream:
+            if chunk.rescue:
+                break
+        stream.close()
+        # The rescuer's answer was being read; its connection is released, the fake sees it go.
+        deadline = time.monotonic() + 2
+        while anthropic.open_connections() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert anthropic.open_connections() == 0

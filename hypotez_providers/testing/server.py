@@ -251,6 +251,11 @@ class FakeUpstream:
             self._thread.join(timeout=2)
         self._server = None
 
+    def open_connections(self) -> int:
+        """How many client connections are open right now (kept-alive ones included)."""
+        with self._lock:
+            return len(self._connections)
+
     def handle(self, request: RecordedRequest, fault: Fault | None, responder: Responder) -> None:
         """Answer ``request`` in the vendor's format; stream faults are this method's to apply."""
         raise NotImplementedError
