@@ -8,7 +8,7 @@ the issue's, ``timeout=`` overrun by at most 0.25 s.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -208,3 +208,38 @@ def test_an_idle_timeout_longer_than_the_providers_read_timeout_is_honoured(vend
         fake.fail_every_request = Fault(stall_after=3, stall_with="silence", stall_for=0.6)
         stream = router.stream(model, MESSAGES, provider=vendor, idle_timeout=1.5, retry=ONE_TRY)
         assert "".join(chunk.text for chunk in stream).strip() == REPLY
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+def test_the_deadline_holds_across_retries_and_fallbacks_of_slow_providers(streamed):
+    """Three providers, each slow its own way, retries allowed: the call still ends on time."""
+    with ExitStack() as stack:
+        fakes = {
+            name: stack.enter_context(FakeOpenAI(path=GRAVITY_PATH, models=None))
+            for name in ("one", "two", "three")
+        }
+        fakes["one"].fail_every_request = Fault(trickle=0.05)
+        fakes["two"].fail_every_request = Fault(status=503)
+        fakes["three"].fail_every_request = Fault(
+            stall_after=0, stall_with="ping", stall_interval=0.02
+        )
+        endpoints = "".join(
+            f'[endpoints.{name}]\nbase_url = "{fake.url}"\nmodels = ["m"]\n'
+            f'path = "{GRAVITY_PATH}"\n'
+            for name, fake in fakes.items()
+        )
+        registry = Registry(
+            settings=parse_settings('[routes]\nm = ["one", "two", "three"]\n' + endpoints),
+            load_entry_points=False,
+            environ={},
+        )
+        stack.callback(registry.close)
+        router = Router(registry)
+        started = time.monotonic()
+        with pytest.raises(AllProvidersFailed):
+            policy = RetryPolicy(attempts=3, initial_backoff=0.05, jitter=0)
+            if streamed:
+                list(router.stream("m", MESSAGES, timeout=0.8, retry=policy))
+            else:
+                router.complete("m", MESSAGES, timeout=0.8, retry=policy)
+        assert time.monotonic() - started <= 0.8 + OVERRUN
