@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -11,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from hypotez_providers import Registry, Settings
+from hypotez_providers import Registry, RetryPolicy, Settings
 from hypotez_providers.settings import tomllib
-from hypotez_providers.testing import FakeOpenAI
+from hypotez_providers.testing import FakeOpenAI, Fault
+
+from ._routing import MESSAGES, MODEL, Compatible
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,11 +117,86 @@ def test_routing_page_settings_blocks_are_valid_settings():
     from hypotez_providers.settings import parse_settings
 
     blocks = code_blocks("docs/routing.md", "toml")
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     settings = parse_settings("\n".join(blocks))
     assert settings.aliases["fast"][0] == "gravityengine:gpt-3.5-turbo-16k"
     assert settings.providers["gravityengine"].retry.attempts == 3
     assert settings.health.cooldown == 10
+    assert settings.endpoints["local-vllm"].prefill is True
+
+
+def test_routing_page_retry_and_health_blocks_show_every_field_at_its_default():
+    from hypotez_providers import HealthPolicy, RetryPolicy
+
+    blocks = [tomllib.loads(block) for block in code_blocks("docs/routing.md", "toml")]
+    retry = next(block["retry"] for block in blocks if "retry" in block)
+    health = next(block["health"] for block in blocks if "health" in block)
+    assert retry == RetryPolicy().model_dump()
+    assert health == HealthPolicy().model_dump()
+
+
+def test_routing_page_error_table_says_what_each_error_class_does():
+    from hypotez_providers import errors
+
+    words = {"retry here": "retry", "next provider": "next", "raise": "raise"}
+    rows = re.findall(
+        r"^\| `(\w+)` \| [^|]+ \| ([a-z ]+) \| (yes|no) \| (yes|no) \|$",
+        (ROOT / "docs/routing.md").read_text(encoding="utf-8"),
+        re.M,
+    )
+    table = {name: (words[routing], counts, opens) for name, routing, counts, opens in rows}
+    classes = {
+        name: cls
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type)
+        and issubclass(cls, errors.ProviderError)
+        and cls not in (errors.ProviderError, errors.TransientError, errors.PermanentError)
+    }
+    assert set(table) == set(classes)
+    for name, cls in classes.items():
+        expected = (
+            cls.routing.value,
+            "yes" if cls.counts_against_health else "no",
+            "yes" if cls.opens_circuit else "no",
+        )
+        assert table[name] == expected, name
+
+
+def test_routing_page_rescue_example_prints_what_the_page_says(tmp_path):
+    blocks = code_blocks("docs/routing.md", "python")
+    example = next(block for block in blocks if "drop_after" in block)
+    result = run_python(example, tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = next(
+        block for block in code_blocks("docs/routing.md", "text") if "restarted by" in block
+    )
+    assert result.stdout == printed
+
+
+def test_routing_page_breaker_plugs_into_a_router_and_sees_a_circuit_open():
+    code = next(b for b in code_blocks("docs/routing.md", "python") if "breaker=" in b)
+    with FakeOpenAI(reply="second") as healthy, FakeOpenAI() as failing:
+        failing.fail_every_request = Fault(status=503)
+        environ = {"HYPOTEZ_FIRST_BASE_URL": failing.url, "HYPOTEZ_SECOND_BASE_URL": healthy.url}
+        route = Settings(routes={MODEL: ("first", "second")})
+        registry = Registry(settings=route, load_entry_points=False, environ=environ)
+        for name in ("first", "second"):
+            registry.register(Compatible(name))
+        namespace: dict = {"registry": registry}
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "docs/routing.md", "exec"), namespace)
+            router = namespace["router"]
+            answer = router.complete(
+                MODEL, MESSAGES, retry=RetryPolicy(initial_backoff=0, jitter=0)
+            )
+            again = router.complete(MODEL, MESSAGES)
+    assert answer.text == "second"
+    assert printed.getvalue() == "circuit opened: first\n"
+    assert [(a.provider, a.outcome) for a in again.attempts] == [
+        ("first", "skipped"),
+        ("second", "ok"),
+    ]
 
 
 def test_routing_page_observer_plugin_registers(capsys):
