@@ -101,12 +101,13 @@ class Provider:
         (the router passes one with timeouts bounded by the call's deadline). Whatever the
         plugin raises leaves as a :class:`ProviderError` naming this provider.
         """
+        context = context or self.context
         arguments = {
             "model": model,
             "messages": messages,
             "stream": stream and self.info.supports_stream,
             "options": options,
-            "context": context or self.context,
+            "context": context,
         }
         try:
             result = self._function(*[arguments[name] for name in self._argnames])
@@ -131,7 +132,7 @@ class Provider:
             raise  # the plugin found the caller's input unusable: the caller's to fix
         except requests.RequestException as error:
             # A plugin that calls requests itself (the legacy style) still gets typed errors.
-            raise self.context.transport.translate(error) from None
+            raise context.transport.translate(error) from None
         except Exception as error:
             detail = redact(f"{type(error).__name__}: {error}", (self.context.api_key,))
             raise PluginFailed(self.name, detail) from error

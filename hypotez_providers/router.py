@@ -15,7 +15,7 @@ from typing import Any, get_args
 from ._call import Clocks, Rescue, RoutedCall, check_seconds
 from ._deadline import Watch
 from .context import ProviderContext
-from .errors import AllProvidersFailed, InvalidInput
+from .errors import AllProvidersFailed, InvalidInput, ProviderError
 from .health import CircuitBreaker, MemoryCircuitBreaker, ProviderHealth
 from .messages import Message, validate_messages
 from .options import validate_options
@@ -73,7 +73,8 @@ class Router:
 
         ``provider`` pins one provider, ``providers`` gives the chain to try in order.
         ``timeout`` (seconds, wall clock) bounds the whole call, retries and fallbacks included;
-        ``first_chunk_timeout`` bounds each attempt (a whole answer is its only chunk).
+        ``first_chunk_timeout`` bounds each attempt (a whole answer is its only chunk; default:
+        the provider's ``timeout`` setting), however slowly the server trickles it.
         ``max_attempts`` overrides the tries per provider, ``retry`` the whole retry policy.
         A cut answer is always asked again of the next provider (nothing was shown yet), so
         ``rescue`` is accepted for symmetry with :meth:`stream` and changes nothing here.
@@ -98,15 +99,21 @@ class Router:
 
         def ask(candidate: Candidate, context: ProviderContext, watch: Watch) -> list[Chunk]:
             chosen = candidate.provider
-            watch.begin_wait(call.clocks.first_chunk_timeout, "no answer")
+            limit = call.clocks.first_chunk_timeout or chosen.settings.timeout
+            watch.begin_wait(limit, "no whole answer")
             chunks = []
-            for chunk in chosen.chunks(
-                candidate.model, call.messages, False, call.options, context=context
-            ):
+            try:
+                for chunk in chosen.chunks(
+                    candidate.model, call.messages, False, call.options, context=context
+                ):
+                    if watch.expired is not None:
+                        raise watch.error(chosen.name)
+                    if carries(chunk):
+                        chunks.append(chunk)
+            except ProviderError as error:
                 if watch.expired is not None:
-                    raise watch.error(chosen.name)
-                if carries(chunk):
-                    chunks.append(chunk)
+                    raise watch.error(chosen.name) from error
+                raise
             if watch.expired is not None:
                 raise watch.error(chosen.name)
             return chunks

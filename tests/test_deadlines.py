@@ -243,3 +243,48 @@ def test_the_deadline_holds_across_retries_and_fallbacks_of_slow_providers(strea
             else:
                 router.complete("m", MESSAGES, timeout=0.8, retry=policy)
         assert time.monotonic() - started <= 0.8 + OVERRUN
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_a_whole_answer_is_bounded_by_the_providers_timeout_even_when_trickled(vendor):
+    settings = parse_settings(f"[providers.{vendor}]\ntimeout = 0.4\n")
+    with vendor_router(vendor, settings) as (router, fake, model):
+        fake.fail_every_request = Fault(trickle=0.01)
+        elapsed, error = run(router, model, vendor, False)
+    kind, message = cause(error)
+    assert kind == "ProviderTimeout" and "no whole answer within 0.4s" in message
+    assert elapsed <= 0.4 + OVERRUN
+
+
+class OwnSession:
+    """A plugin that sends with ``context.session`` itself, as legacy-style code does."""
+
+    @hookimpl
+    def provider_info(self):
+        return ProviderInfo(
+            name="own",
+            url="http://127.0.0.1",
+            models=["m"],
+            supports_stream=False,
+            needs_auth=False,
+        )
+
+    @hookimpl
+    def create_completion(self, model, messages, stream, context):
+        url = context.base_url + "/v1/chat/completions"
+        answer = context.session.post(url, json={"model": model, "messages": messages}, timeout=30)
+        yield answer.json()["choices"][0]["message"]["content"]
+
+
+def test_a_plugin_using_the_context_session_is_held_to_the_deadline_and_told_why():
+    with FakeOpenAI(models=None) as fake:
+        fake.fail_every_request = Fault(trickle=0.02)
+        registry = Registry(
+            settings=Settings(), load_entry_points=False, environ={"HYPOTEZ_OWN_BASE_URL": fake.url}
+        )
+        registry.register(OwnSession())
+        elapsed, error = run(Router(registry), "m", "own", False, timeout=0.4)
+        registry.close()
+    kind, message = cause(error)
+    assert kind == "ProviderTimeout" and "deadline" in message
+    assert elapsed <= 0.4 + OVERRUN
