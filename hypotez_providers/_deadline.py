@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import urllib3
@@ -32,6 +33,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from .errors import ProviderTimeout
 
 _attach_lock = threading.Lock()
+#: Seconds: a limit at least this far off is handed to the reaper without taking its lock.
+_FAR = 1.0
 _sending = threading.local()
 
 
@@ -142,6 +145,9 @@ class _Reaper:
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Watch]] = []
+        # Far limits (most of them: a call ends long before its 60 s limit) are handed over
+        # here without a lock; the reaper drains them at least every _FAR / 2 seconds.
+        self._pending: deque[tuple[float, Watch]] = deque()
         self._order = itertools.count()
         self._pushes = 0
         self._wake = threading.Condition(threading.Lock())
@@ -149,6 +155,12 @@ class _Reaper:
 
     def schedule(self, watch: Watch, due: float | None) -> None:
         if due is None:
+            return
+        if self._thread is not None and due - time.monotonic() >= _FAR:
+            scheduled = watch._scheduled
+            if scheduled is None or due < scheduled:
+                watch._scheduled = due
+                self._pending.append((due, watch))
             return
         with self._wake:
             if watch._scheduled is not None and watch._scheduled <= due:
@@ -169,14 +181,20 @@ class _Reaper:
                 self._wake.notify()
 
     def _run(self) -> None:
+        pending = self._pending
         while True:
             with self._wake:
-                while not self._heap:
-                    self._wake.wait()
-                due, _, watch = self._heap[0]
+                while pending:
+                    due, watch = pending.popleft()
+                    if not watch._done:
+                        heapq.heappush(self._heap, (due, next(self._order), watch))
                 now = time.monotonic()
+                if not self._heap:
+                    self._wake.wait(_FAR / 2)
+                    continue
+                due, _, watch = self._heap[0]
                 if due > now:
-                    self._wake.wait(due - now)
+                    self._wake.wait(min(due - now, _FAR / 2))
                     continue
                 heapq.heappop(self._heap)
                 if watch._scheduled != due or watch._done or watch.expired is not None:

@@ -14,7 +14,8 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from ._deadline import Watch, WatchedAdapter, watched_request
+from ._deadline import Watch, watched_request
+from ._session import ProviderSession
 from .errors import (
     AuthenticationFailed,
     BadRequest,
@@ -76,11 +77,7 @@ class HttpTransport:
     def session(self) -> requests.Session:
         """The pooled :class:`requests.Session` (created on first use)."""
         if self._session is None:
-            session = requests.Session()
-            adapter = WatchedAdapter(pool_connections=4, pool_maxsize=self._pool_size)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._session = session
+            self._session = ProviderSession(self._pool_size)
         return self._session
 
     def with_timeout(self, connect: float, read: float) -> HttpTransport:

@@ -93,3 +93,14 @@ def test_a_forked_child_gets_its_own_reaper():
     child.start()
     child.join(timeout=10)
     assert queue.get(timeout=1) is not None
+
+
+def test_a_far_limit_handed_over_without_the_lock_still_fires_on_time():
+    Watch(time.monotonic() + 0.01)  # the reaper is running, so the far path is taken
+    time.sleep(0.05)
+    watch = Watch(None)
+    watch.begin_wait(1.1, "no first chunk")
+    time.sleep(0.9)
+    assert watch.expired is None, "not before its time"
+    time.sleep(0.5)
+    assert watch.expired == "no first chunk within 1.1s"
