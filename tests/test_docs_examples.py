@@ -53,9 +53,23 @@ def test_readme_call_examples_stream_and_complete_against_a_gravityengine_upstre
     assert fake.requests[0].json["temperature"] == 0.7
 
 
+def test_readme_rescue_example_restarts_a_cut_stream_and_prints_the_whole_answer(tmp_path):
+    first, second, routed, rescued = code_blocks("README.md", "python")[:4]
+    with FakeOpenAI(
+        path="/api/openai/v1/chat/completions", models=None, reply="A hook is a spec."
+    ) as fake:
+        # The fourth request (the rescue example's stream) breaks after two pieces.
+        fake.faults.extend([None, None, None, Fault(drop_after=2)])
+        code = first + second + routed + rescued
+        result = run_python(code, tmp_path, HYPOTEZ_GRAVITYENGINE_BASE_URL=fake.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "A hook is a spec."
+    assert len(fake.requests) == 5, "the cut stream was asked again"
+
+
 def test_readme_plugin_example_is_a_working_third_party_distribution(plugin_distribution):
     toml_block = code_blocks("README.md", "toml")[0]
-    python_block = code_blocks("README.md", "python")[3]
+    python_block = code_blocks("README.md", "python")[4]
     project = tomllib.loads(toml_block)["project"]
     [(entry_name, module)] = project["entry-points"]["hypotez_providers"].items()
     plugin_distribution(project["name"], module, python_block, entry_name=entry_name)
