@@ -183,7 +183,7 @@ class MemoryCircuitBreaker:
     def succeeded(self, permit: Permit, latency: float) -> None:
         """The call answered after ``latency`` seconds: the circuit closes."""
         with self._lock:
-            succeed_record(self._record(permit.provider), latency, self._clock())
+            succeed_record(self._record(permit.provider), permit, latency, self._clock())
 
     def failed(
         self, permit: Permit, *, retry_after: float | None = None, open_now: bool = False
@@ -237,16 +237,27 @@ def admit_record(
     return Permit(provider, probe=True, token=record.probe_token)
 
 
-def succeed_record(record: CircuitRecord, latency: float, now: float) -> None:
-    """A call answered: the circuit closes, the provider's place in the order is restored."""
+def succeed_record(record: CircuitRecord, permit: Permit, latency: float, now: float) -> None:
+    """A call answered: counted; a closed circuit stays closed, a probe's success closes it.
+
+    While the circuit is open or half-open only the probe decides: the late success of a call
+    admitted before it opened does not cut short a cooldown (which a Retry-After may have
+    set), just as a late failure does not extend one. A probe's success starts the failure
+    history afresh, so failures from before the circuit opened do not reopen it.
+    """
     record.successes += 1
-    record.consecutive_failures = 0
-    record.state = CircuitState.CLOSED
-    record.probe_until = 0.0
-    record.demoted_until = 0.0
-    record.recent.append((now, True))
     previous = record.latency_average
     record.latency_average = latency if previous is None else previous * 0.8 + latency * 0.2
+    if record.state is not CircuitState.CLOSED:
+        if not (permit.probe and permit.token == record.probe_token):
+            record.recent.append((now, True))
+            return
+        record.recent.clear()
+        record.state = CircuitState.CLOSED
+        record.probe_until = 0.0
+    record.consecutive_failures = 0
+    record.demoted_until = 0.0
+    record.recent.append((now, True))
 
 
 def fail_record(

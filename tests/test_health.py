@@ -481,7 +481,7 @@ def test_the_pure_functions_run_the_whole_cycle_on_a_plain_record():
     release_record(record, probe)
     probe = admit_record(record, PROVIDER, 111.0, policy)
     assert probe is not None and probe.probe
-    succeed_record(record, 0.3, 112.0)
+    succeed_record(record, probe, 0.3, 112.0)
     assert describe(PROVIDER, record) == ProviderHealth(
         provider=PROVIDER,
         state=CircuitState.CLOSED,
@@ -663,10 +663,16 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 1000), which=choices, latency=st.floats(0, 30))
     def succeed(self, index: int, latency: float, which: str = "any") -> None:
         permit = self.take(index, which)
+        before = self.record.state
+        live_probe = permit.probe and permit.token == self.record.probe_token
         self.breaker.succeeded(permit, latency)
-        succeed_record(self.record, latency, self.clock.now)
-        self.probe_out = None
-        assert self.breaker.health(PROVIDER).state is CircuitState.CLOSED, "an answer closes"
+        succeed_record(self.record, permit, latency, self.clock.now)
+        state = self.breaker.health(PROVIDER).state
+        if before is CircuitState.CLOSED or live_probe:
+            self.probe_out = None
+            assert state is CircuitState.CLOSED, "the probe's answer (or any, when closed) closes"
+        else:
+            assert state is before, "while open only the probe decides"
 
     @precondition(lambda self: self.held)
     @rule(
@@ -766,7 +772,7 @@ class BreakerMachine(RuleBasedStateMachine):
         later = self.recovered()
         permit = admit_record(record, PROVIDER, later, self.policy)
         assert permit is not None, "(a) still skipped after the longest possible wait"
-        succeed_record(record, 0.1, later)
+        succeed_record(record, permit, 0.1, later)
         assert record.state is CircuitState.CLOSED
         following = admit_record(record, PROVIDER, later, self.policy)
         assert following is not None and not following.probe
@@ -783,3 +789,23 @@ class BreakerMachine(RuleBasedStateMachine):
 
 BreakerMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestBreakerProperties = BreakerMachine.TestCase
+
+
+def test_a_late_success_does_not_cut_short_a_cooldown_a_retry_after_set():
+    breaker, clock = make_breaker()
+    early = admitted(breaker)  # admitted before the circuit opens, answering late
+    fail(breaker, open_now=True, retry_after=120)
+    clock.now += 1
+    breaker.succeeded(early, 0.2)
+    assert state(breaker) is CircuitState.OPEN
+    assert breaker.admit(PROVIDER) is None, "only the probe decides while open"
+    assert breaker.health(PROVIDER).successes == 1
+
+
+def test_a_probes_success_starts_the_failure_history_afresh():
+    breaker, clock = opened(failure_threshold=3, min_calls=4, failure_rate=0.5)
+    clock.now += 10
+    breaker.succeeded(admitted(breaker), 0.1)
+    clock.now += 1
+    fail(breaker)  # one failure after recovering: not a 3-in-4 failure rate
+    assert state(breaker) is CircuitState.CLOSED
