@@ -373,5 +373,7 @@ class RoutedCall:
             return
         try:
             caller(**arguments)
-        except Exception:  # an observer must never break a call
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # an observer, even one calling sys.exit, must never break a call
             logger.warning("observer hook %s raised; ignored", hook, exc_info=True)

@@ -11,6 +11,7 @@ from .messages import Message
 from .provider_info import ProviderInfo
 from .registry import Registry
 from .results import Chunk
+from .validation import check_flag, check_provider_name
 
 if TYPE_CHECKING:
     from .router import Router
@@ -65,6 +66,13 @@ def create_completion(
     piece. ``options`` are the :class:`CompletionOptions` fields (``temperature=0.2``,
     ``max_tokens=100``, ``extra={...}``).
     """
+    check_flag(stream, "stream")
+    check_provider_name(provider)
+    if registry is not None and not isinstance(registry, Registry):
+        raise InvalidInput(
+            f"registry must be a Registry or None, got {type(registry).__name__}",
+            field="registry",
+        )
     if stream and options.get("rescue") == "restart":
         raise InvalidInput(
             "rescue='restart' tells the caller to discard the text so far, which plain text "

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidInput
-from .validation import invalid_input_from
+from .validation import FieldProblem, invalid_input_from, json_problem
+
+#: Request fields the library sets from the call itself; ``extra`` may not name them.
+LIBRARY_FIELDS = ("model", "messages", "stream", "stream_options")
 
 
 class CompletionOptions(BaseModel):
@@ -15,6 +19,10 @@ class CompletionOptions(BaseModel):
 
     A field left unset is not sent, so the provider's own default (or the plugin's) applies.
     Options particular to one vendor go in ``extra`` and are merged into the request as given.
+    ``extra`` must be strict JSON (finite numbers, string keys) and may not name a field the
+    library sets from the call itself (:data:`LIBRARY_FIELDS`: model, messages, streaming). It
+    may name an option above on purpose, to send a value outside its usual range to a vendor
+    that takes it; it then wins over the named option.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +35,24 @@ class CompletionOptions(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     seed: int | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _strict_extra(cls, extra: Any) -> Any:
+        if not isinstance(extra, Mapping):
+            return extra  # pydantic's own message: "Input should be a valid dictionary"
+        for name in extra:
+            field = f"extra.{name}"
+            if name in LIBRARY_FIELDS:
+                raise FieldProblem(
+                    field,
+                    f"{field}: {name!r} is set by the library from the call itself; extra "
+                    f"cannot override {', '.join(LIBRARY_FIELDS)}",
+                )
+        problem = json_problem(dict(extra), "extra")
+        if problem is not None:
+            raise problem
+        return extra
 
     def wire(self) -> dict[str, Any]:
         """The options that were set, as request fields, with ``extra`` merged in last."""

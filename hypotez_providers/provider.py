@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
@@ -15,6 +16,9 @@ from .options import CompletionOptions, validate_options
 from .provider_info import ProviderInfo
 from .results import Chunk, Completion
 from .settings import ProviderSettings
+from .validation import check_model
+
+logger = logging.getLogger("hypotez_providers.provider")
 
 
 class Provider:
@@ -76,6 +80,7 @@ class Provider:
         self, model: str, messages: Sequence[Message | dict[str, Any]], options: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], CompletionOptions]:
         """Check the model, messages and options; return them as the hook receives them."""
+        check_model(model)
         if model not in self.models:
             close = difflib.get_close_matches(model, self.models, n=3, cutoff=0.4)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -99,7 +104,10 @@ class Provider:
 
         The router's entry point: no validation here. ``context`` replaces the provider's own
         (the router passes one with timeouts bounded by the call's deadline). Whatever the
-        plugin raises leaves as a :class:`ProviderError` naming this provider.
+        plugin raises, when called or while its answer is read, leaves as a
+        :class:`ProviderError` naming this provider (any other exception, ``SystemExit`` and
+        other ``BaseException`` included, as :class:`PluginFailed`); only ``KeyboardInterrupt``
+        and the caller's own ``InvalidInput`` pass through.
         """
         context = context or self.context
         arguments = {
@@ -113,40 +121,80 @@ class Provider:
             result = self._function(*[arguments[name] for name in self._argnames])
             if result is None:
                 raise PluginFailed(self.name, "create_completion returned nothing (None)")
-            if isinstance(result, (str, Chunk)):
-                result = (result,)
-            yield from _as_chunks(self.name, result)
-        except ProviderError as error:
-            key = self.context.api_key
-            if key and len(key) >= 4 and key in error.upstream_message:
-                # Errors raised in a plugin's own parsing (a mid-stream error event) did not
-                # pass the transport's scrubbing; no error leaves a provider with its key.
-                raise type(error)(
-                    error.provider,
-                    redact(error.upstream_message, (key,)),
-                    status=error.status,
-                    retry_after=error.retry_after,
-                ) from None
-            raise
-        except InvalidInput:
-            raise  # the plugin found the caller's input unusable: the caller's to fix
-        except requests.RequestException as error:
-            # A plugin that calls requests itself (the legacy style) still gets typed errors.
-            raise context.transport.translate(error) from None
-        except Exception as error:
-            detail = redact(f"{type(error).__name__}: {error}", (self.context.api_key,))
-            raise PluginFailed(self.name, detail) from error
-
-
-def _as_chunks(provider: str, pieces: Iterable[Any]) -> Iterator[Chunk]:
-    for piece in pieces:
-        if type(piece) is str:
-            yield Chunk(text=piece)
-        elif isinstance(piece, Chunk):
-            yield piece
-        elif isinstance(piece, bytes):
-            yield Chunk(text=piece.decode("utf-8", "replace"))
+            pieces = iter((result,) if isinstance(result, (str, Chunk)) else result)
+        except BaseException as error:  # noqa: BLE001 - sorted by _failure
+            failure = self._failure(error, context)
         else:
-            raise PluginFailed(
-                provider, f"create_completion yielded {type(piece).__name__}; yield str or Chunk"
+            while True:
+                try:
+                    chunk = _as_chunk(self.name, next(pieces))
+                except StopIteration:
+                    return
+                except BaseException as error:  # noqa: BLE001 - sorted by _failure
+                    failure = self._failure(error, context)
+                    _close_quietly(self.name, pieces)
+                    break
+                try:
+                    yield chunk
+                except GeneratorExit:
+                    # Our reader stopped (not the plugin's doing): stop the plugin's answer too.
+                    _close_quietly(self.name, pieces)
+                    raise
+        # Raised outside the handler, so the plugin's own exception (it may hold the key) is
+        # neither the cause nor the context of the error the caller sees.
+        raise failure
+
+    def _failure(self, error: BaseException, context: ProviderContext) -> ProviderError:
+        """The error to raise for what the plugin raised; the caller's own errors re-raised.
+
+        ``KeyboardInterrupt`` and the plugin's :class:`InvalidInput` (the caller's input is
+        unusable: the caller's to fix) pass through unchanged.
+        """
+        if isinstance(error, (KeyboardInterrupt, InvalidInput)):
+            raise error
+        if isinstance(error, ProviderError):
+            return self._scrubbed(error)
+        if isinstance(error, requests.RequestException):
+            # A plugin that calls requests itself (the legacy style) still gets typed errors.
+            return context.transport.translate(error)
+        detail = redact(f"{type(error).__name__}: {error}", (self.context.api_key,))
+        return PluginFailed(self.name, detail)
+
+    def _scrubbed(self, error: ProviderError) -> ProviderError:
+        """``error``, or a copy without the key when the plugin's own message carries it."""
+        key = self.context.api_key
+        if key and len(key) >= 4 and key in error.upstream_message:
+            # Errors raised in a plugin's own parsing (a mid-stream error event) did not
+            # pass the transport's scrubbing; no error leaves a provider with its key.
+            return type(error)(
+                error.provider,
+                redact(error.upstream_message, (key,)),
+                status=error.status,
+                retry_after=error.retry_after,
             )
+        return error
+
+
+def _as_chunk(provider: str, piece: Any) -> Chunk:
+    if type(piece) is str:
+        return Chunk(text=piece)
+    if isinstance(piece, Chunk):
+        return piece
+    if isinstance(piece, bytes):
+        return Chunk(text=piece.decode("utf-8", "replace"))
+    raise PluginFailed(
+        provider, f"create_completion yielded {type(piece).__name__}; yield str or Chunk"
+    )
+
+
+def _close_quietly(provider: str, pieces: Iterator[Any]) -> None:
+    """Close a plugin's generator; whatever its clean-up raises is logged, never passed on."""
+    close = getattr(pieces, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - a plugin's clean-up must not replace our exit
+        logger.warning("provider %s raised while its answer was closed; ignored", provider)

@@ -19,6 +19,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import hookspecs
+from ._first_party import claim_problem
 from .endpoints import EndpointProvider
 from .errors import PluginError, UnknownProvider
 from .legacy import LegacyProvider, is_legacy_module
@@ -88,29 +89,30 @@ class Registry:
     def load_entry_points(self) -> None:
         """Load every plugin in the ``hypotez_providers`` entry-point group not loaded yet."""
         allowed = _allowed(self._environ.get(LOAD_PLUGINS_ENV))
-        seen = {record.name for record in self._records}
+        # An entry point is the same one again only from the same distribution (found twice on
+        # sys.path); another distribution's entry point of the same name is a plugin of its own.
+        seen = {(record.name, _normalise(record.distribution or "")) for record in self._records}
         for entry_point in sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=_by_name):
             distribution, version = _distribution(entry_point)
-            if entry_point.name in seen:
+            if (entry_point.name, _normalise(distribution or "")) in seen:
                 continue
             if allowed is not None and not allowed & {
                 _normalise(entry_point.name),
                 _normalise(distribution or ""),
             }:
                 continue
-            seen.add(entry_point.name)
+            seen.add((entry_point.name, _normalise(distribution or "")))
             try:
                 plugin = entry_point.load()
-            except Exception as error:  # noqa: BLE001 - any import failure marks it broken
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # noqa: BLE001 - sys.exit() at import included
                 self._record_broken(
-                    entry_point.name,
-                    distribution,
-                    version,
-                    f"import failed: {type(error).__name__}: {error}",
+                    entry_point.name, distribution, version, f"import failed: {_described(error)}"
                 )
                 continue
             try:
-                self._add(plugin, entry_point.name, distribution, version)
+                self._add(plugin, entry_point.name, distribution, version, third_party=True)
             except PluginError as error:
                 self._record_broken(entry_point.name, distribution, version, str(error))
 
@@ -167,10 +169,26 @@ class Registry:
             provider.context.transport.close()
 
     def _add(
-        self, plugin: object, plugin_name: str, distribution: str | None, version: str | None
+        self,
+        plugin: object,
+        plugin_name: str,
+        distribution: str | None,
+        version: str | None,
+        *,
+        third_party: bool = False,
     ) -> Provider | None:
-        if is_legacy_module(plugin):
-            plugin = LegacyProvider(plugin)
+        """Register ``plugin`` and build its provider, or raise :class:`PluginError`, keeping none.
+
+        ``third_party``: found through an entry point, so bound by the first-party name rule
+        (:mod:`._first_party`) unless ``distribution`` is the name's own.
+        """
+        try:
+            if is_legacy_module(plugin):
+                plugin = LegacyProvider(plugin)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # noqa: BLE001 - a module whose attributes raise
+            raise PluginError(f"cannot be inspected: {_described(error)}") from None
         with self._lock:
             manager = self.plugin_manager
             try:
@@ -179,8 +197,12 @@ class Registry:
                 raise PluginError(f"a hook has a wrong signature: {error}") from None
             except ValueError as error:
                 raise PluginError(str(error)) from None
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # noqa: BLE001 - a module whose attributes raise
+                raise PluginError(f"cannot be registered: {_described(error)}") from None
             try:
-                provider = self._check(plugin)
+                provider = self._check(plugin, distribution, third_party=third_party)
             except PluginError:
                 manager.unregister(plugin)
                 raise
@@ -199,8 +221,14 @@ class Registry:
             )
             return provider
 
-    def _check(self, plugin: object) -> Provider | None:
-        """The plugin's provider, or ``None`` for a plugin with observer hooks only."""
+    def _check(
+        self, plugin: object, distribution: str | None, *, third_party: bool
+    ) -> Provider | None:
+        """The plugin's provider, or ``None`` for a plugin with observer hooks only.
+
+        A ``third_party`` plugin (from an entry point) may not use a first-party name unless
+        ``distribution`` owns it; the application's own plugins and endpoints may.
+        """
         implementations: dict[str, pluggy.HookImpl] = {}
         for caller in self.plugin_manager.get_hookcallers(plugin) or ():
             if not caller.has_spec():
@@ -217,6 +245,10 @@ class Registry:
                 f"missing hook implementation: {', '.join(missing)} (mark it @hookimpl)"
             )
         info = self._info(implementations)
+        if third_party:
+            problem = claim_problem(info, distribution)
+            if problem is not None:
+                raise PluginError(problem)
         if info.name in self._providers:
             owner = next(r for r in self._records if r.provider == info.name)
             raise PluginError(
@@ -239,8 +271,10 @@ class Registry:
             problem = error.errors()[0]
             where = ".".join(str(part) for part in problem["loc"]) or "provider_info()"
             raise PluginError(f"invalid provider_info: {where}: {problem['msg']}") from None
-        except Exception as error:  # noqa: BLE001 - a crashing hook marks the plugin broken
-            raise PluginError(f"provider_info raised {type(error).__name__}: {error}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # noqa: BLE001 - a crashing hook marks the plugin broken
+            raise PluginError(f"provider_info raised {_described(error)}") from None
         if not info.params:
             function = implementations["create_completion"].function
             info = info.model_copy(update={"params": describe_params(function)})
@@ -253,6 +287,12 @@ class Registry:
             self._records.append(
                 PluginRecord(name=name, distribution=distribution, version=version, error=reason)
             )
+
+
+def _described(error: BaseException) -> str:
+    """``SystemExit: 4``: the type of what a plugin raised, and its message if it has one."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _allowed(value: str | None) -> set[str] | None:

@@ -24,6 +24,7 @@ from .results import Attempt, Chunk, Completion
 from .routed_stream import RoutedStream, carries
 from .selection import Candidate, plan
 from .settings import RetryPolicy
+from .validation import check_model, check_provider_chain, check_provider_name
 
 _RESCUES = get_args(Rescue)
 
@@ -189,6 +190,10 @@ class Router:
         retry: RetryPolicy | None,
         rescue: Rescue | None,
     ) -> RoutedCall:
+        """Check every parameter of the call (nothing is sent before), then plan it."""
+        check_model(model)
+        check_provider_name(provider)
+        chain = check_provider_chain(providers)
         if rescue is not None and rescue not in _RESCUES:
             raise InvalidInput(
                 f"rescue must be one of {', '.join(map(repr, _RESCUES))} or None, got {rescue!r}",
@@ -207,7 +212,7 @@ class Router:
             )
         checked_messages = validate_messages(messages)
         checked_options = validate_options(options)
-        candidates, skipped = self._plan(model, provider, providers)
+        candidates, skipped = self._plan(model, provider, chain)
         return RoutedCall(
             registry=self.registry,
             breaker=self.breaker,
@@ -224,16 +229,10 @@ class Router:
         )
 
     def _plan(
-        self, model: str, provider: str | None, providers: Sequence[str] | None
+        self, model: str, provider: str | None, providers: tuple[str, ...] | None
     ) -> tuple[list[Candidate], list[Attempt]]:
         """The selection for a model, cached until the registry's providers change."""
-        if isinstance(providers, str):
-            raise InvalidInput(
-                f"providers must be a list of provider names, not the string {providers!r}; "
-                f"write providers=[{providers!r}] or provider={providers!r}",
-                field="providers",
-            )
-        key = (self.registry.generation, model, provider, tuple(providers or ()))
+        key = (self.registry.generation, model, provider, providers or ())
         planned = self._plans.get(key)
         if planned is None:
             registry = self.registry

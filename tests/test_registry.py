@@ -236,3 +236,99 @@ def test_a_plugin_may_refuse_the_callers_input_as_invalid_input():
     )
     with pytest.raises(InvalidInput, match="images are not supported"):
         list(registry.provider("raising").stream("m", [{"role": "user", "content": "x"}]))
+
+
+# -- first-party names ----------------------------------------------------------------------
+
+CANARY = "sk-canary-first-party-0123456789"
+IMPOSTOR = """
+from hypotez_providers import ProviderInfo, hookimpl
+
+SEEN = []
+
+@hookimpl
+def provider_info():
+    return ProviderInfo(name="{name}", url="https://evil.example", models=["gpt-4o-mini"],
+                        supports_stream=True, needs_auth=True, api_key_env={key_env!r})
+
+@hookimpl
+def create_completion(model, messages, stream, context):
+    SEEN.append(context.api_key)
+    yield "stolen"
+"""
+
+
+def impostor_source(name="openai", key_env="OPENAI_API_KEY"):
+    return IMPOSTOR.replace("{name}", name).replace("{key_env!r}", repr(key_env))
+
+
+@pytest.mark.parametrize("entry_name", ["aaa_x", "openai", "zzz_x"])
+def test_a_third_party_plugin_cannot_take_a_first_party_name_in_any_load_order(
+    plugin_distribution, entry_name
+):
+    plugin_distribution(
+        "hypotez-impostor", "hypotez_impostor", impostor_source(), entry_name=entry_name
+    )
+    registry = load(OPENAI_API_KEY=CANARY)
+    [broken] = registry.broken()
+    assert (broken.name, broken.distribution) == (entry_name, "hypotez-impostor")
+    assert "provider name 'openai' belongs to the first-party distribution hypotez-openai" in (
+        broken.error or ""
+    )
+    real = next(r for r in registry.plugins() if r.provider == "openai")
+    assert (real.name, real.distribution, real.broken) == ("openai", "hypotez-openai", False)
+    openai = registry.provider("openai")
+    assert openai.info.url == "https://api.openai.com/v1"
+    assert openai.context.api_key == CANARY
+
+
+def test_a_first_party_name_stays_refused_when_its_distribution_is_not_loaded(
+    plugin_distribution,
+):
+    plugin_distribution("hypotez-impostor", "hypotez_impostor_only", impostor_source())
+    registry = load(OPENAI_API_KEY=CANARY, **{LOAD_PLUGINS_ENV: "hypotez-impostor"})
+    assert registry.providers() == []
+    [broken] = registry.broken()
+    assert "belongs to the first-party distribution hypotez-openai" in (broken.error or "")
+
+
+@pytest.mark.parametrize(
+    "key_env", ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HYPOTEZ_OPENAI_API_KEY"]
+)
+def test_a_third_party_plugin_cannot_read_a_first_party_providers_key(plugin_distribution, key_env):
+    plugin_distribution("hypotez-stealer", "hypotez_stealer", impostor_source("stealer", key_env))
+    registry = load(**{key_env: CANARY})
+    [broken] = registry.broken()
+    assert broken.distribution == "hypotez-stealer"
+    assert f"api_key_env {key_env!r} is the key of the first-party provider" in broken.error
+    with pytest.raises(UnknownProvider):
+        registry.provider("stealer")
+
+
+def test_a_third_party_plugin_with_a_name_and_key_of_its_own_loads(plugin_distribution):
+    plugin_distribution("hypotez-acme", "hypotez_acme", impostor_source("acme", "ACME_API_KEY"))
+    registry = load(ACME_API_KEY=CANARY)
+    assert registry.broken() == []
+    assert registry.provider("acme").context.api_key == CANARY
+
+
+def test_the_applications_own_plugin_may_use_a_first_party_name():
+    registry = Registry(settings=Settings(), load_entry_points=False)
+    provider = registry.register(Counting("openai"))
+    assert provider.name == "openai"
+
+
+def test_a_distribution_found_twice_on_the_path_loads_once(plugin_distribution, tmp_path):
+    import shutil
+    import sys
+
+    plugin_distribution("hypotez-echo", "hypotez_echo_twice", echo_source(), entry_name="echo")
+    again = tmp_path / "again"
+    shutil.copytree(tmp_path / "site-packages", again)
+    sys.path.append(str(again))
+    try:
+        registry = load()
+    finally:
+        sys.path.remove(str(again))
+    assert registry.broken() == []
+    assert [r.name for r in registry.plugins()].count("echo") == 1

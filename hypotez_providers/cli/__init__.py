@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         # Writing or locating the settings file must work while it is missing or broken.
         registry = Registry(settings=Settings())
-    registry.plugin_manager.hook.register_commands(cli=cli)
+    add_plugin_commands(registry, cli)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
         code = cli.main(
@@ -65,6 +65,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         registry.close()
     return code if isinstance(code, int) else 0
+
+
+def add_plugin_commands(registry: Registry, group: click.Group) -> None:
+    """Let each plugin's ``register_commands`` add its subcommands to ``group``, one by one.
+
+    A plugin whose hook raises (``SystemExit`` included) loses the commands it added, with a
+    warning on stderr; one that replaces a command already there keeps the original. Every
+    other command, the plugins' included, works as usual.
+    """
+    for implementation in registry.plugin_manager.hook.register_commands.get_hookimpls():
+        plugin = implementation.plugin_name
+        before = dict(group.commands)
+        try:
+            implementation.function(*[{"cli": group}[name] for name in implementation.argnames])
+        except KeyboardInterrupt:
+            raise
+        except BaseException as problem:  # noqa: BLE001 - one plugin must not stop the command
+            group.commands = before
+            reason = f"{type(problem).__name__}: {problem}".rstrip(": ")
+            error(f"warning: plugin {plugin!r} failed to add its commands ({reason}); skipped")
+            continue
+        replaced = sorted(name for name in before if group.commands.get(name) is not before[name])
+        if replaced:
+            group.commands.update({name: before[name] for name in replaced})
+            error(
+                f"warning: plugin {plugin!r} may not replace the command(s) "
+                f"{', '.join(replaced)}; kept the ones already there"
+            )
 
 
 def run() -> None:
