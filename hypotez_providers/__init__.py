@@ -59,6 +59,7 @@ from .messages import ImagePart, ImageURL, Message, TextPart, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider import Provider
 from .provider_info import Capabilities, ProviderInfo, describe_params
+from .redaction import redact_then_cut, register_secret
 from .registry import LOAD_PLUGINS_ENV, PluginRecord, Registry
 from .results import Attempt, Chunk, Completion, Usage
 from .retry_after import parse_retry_after
@@ -153,6 +154,8 @@ __all__ = [
     "openai_chat",
     "parse_retry_after",
     "redact",
+    "redact_then_cut",
+    "register_secret",
     "skip_malformed",
     "truncated_stream",
     "validate_messages",

@@ -10,7 +10,6 @@ provider, or raise. Every permit it claims is answered on every exit path.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +21,7 @@ from .context import ProviderContext
 from .errors import InvalidInput, ProviderError, ProviderTimeout, Routing
 from .health import CircuitBreaker, Permit, Standing
 from .options import CompletionOptions
+from .redaction import logger_for
 from .registry import Registry
 from .results import Attempt
 from .retry import retrying
@@ -32,7 +32,7 @@ T = TypeVar("T")
 Rescue = Literal["restart", "continue"]
 Operation = Callable[[Candidate, ProviderContext, Watch], T]
 
-logger = logging.getLogger("hypotez_providers.router")
+logger = logger_for("hypotez_providers.router")
 
 _OPEN = "circuit open (recent failures); skipped until its cooldown ends"
 # Open circuits keep their place, so the attempts show them skipped where they stand.

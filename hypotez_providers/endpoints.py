@@ -16,20 +16,30 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import openai_chat
+from ._settings_secrets import settings_secrets
 from .context import ProviderContext
 from .hookspecs import hookimpl
 from .options import CompletionOptions
 from .provider_info import Capabilities, ProviderInfo
+from .redaction import register_secret
 from .results import Chunk
 from .settings import EndpointSettings
 
 
 class EndpointProvider:
-    """The plugin for one ``[endpoints.NAME]`` table."""
+    """The plugin for one ``[endpoints.NAME]`` table.
+
+    Every value of its ``headers`` (Azure's ``api-key``, a gateway's token), its key and a
+    password in its ``base_url`` are registered with the redactor as soon as it is made.
+    """
 
     def __init__(self, name: str, endpoint: EndpointSettings) -> None:
         self.name = name
         self.endpoint = endpoint
+        register_secret(*settings_secrets(endpoint))
+
+    def __repr__(self) -> str:
+        return f"EndpointProvider({self.name!r})"
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:

@@ -8,15 +8,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from .redaction import mask_secret, redact
+
 
 class HypotezError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    No secret shows in one (see :mod:`hypotez_providers.redaction`): its ``args`` are redacted
+    when it is made, and ``str()`` and ``repr()`` redact again, for a secret registered later.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
+
+    def __repr__(self) -> str:
+        return redact(super().__repr__())
 
 
 class InvalidInput(HypotezError, ValueError):
@@ -112,7 +127,7 @@ class ProviderError(HypotezError):
     ) -> None:
         self.provider = provider
         self.status = status
-        self.upstream_message = message
+        self.upstream_message = redact(message)
         self.retry_after = retry_after
         super().__init__(self._describe())
 
@@ -125,7 +140,13 @@ class ProviderError(HypotezError):
         # Keyword-only arguments would otherwise be lost when pickled (multiprocessing, logging).
         return (
             _rebuild_provider_error,
-            (type(self), self.provider, self.upstream_message, self.status, self.retry_after),
+            (
+                type(self),
+                self.provider,
+                redact(self.upstream_message),
+                self.status,
+                self.retry_after,
+            ),
         )
 
     def info(self) -> ErrorInfo:
@@ -134,7 +155,7 @@ class ProviderError(HypotezError):
             kind=type(self).__name__,
             provider=self.provider,
             status=self.status,
-            message=self.upstream_message,
+            message=redact(self.upstream_message),
             retryable=self.retryable,
             retry_after=self.retry_after,
         )
@@ -243,13 +264,24 @@ class AllProvidersFailed(HypotezError):
 
     def __init__(self, model: str, attempts: Sequence[Any]) -> None:
         self.model = model
-        self.attempts = tuple(attempts)
+        self.attempts = tuple(_without_secrets(attempt) for attempt in attempts)
         lines = [f"every provider failed for model {model!r}:"]
         for attempt in self.attempts:
             lines.append(f"  - {attempt.describe()}")
         if not self.attempts:
             lines.append("  (no provider was tried)")
         super().__init__("\n".join(lines))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.model, self.attempts))
+
+
+def _without_secrets(attempt: Any) -> Any:
+    """``attempt`` (an :class:`~hypotez_providers.Attempt`) with its message redacted."""
+    message = getattr(attempt, "message", None)
+    if isinstance(message, str) and redact(message) != message:
+        return attempt.model_copy(update={"message": redact(message)})
+    return attempt
 
 
 class StreamInterrupted(HypotezError):
@@ -264,22 +296,8 @@ class StreamInterrupted(HypotezError):
         self.cause = cause
         super().__init__(f"the stream from {provider} broke after {len(text)} characters: {cause}")
 
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Return ``text`` with every secret (of four characters or more) replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-def mask_secret(secret: str | None) -> str:
-    """Show that a secret is set without showing it: ``***abcd`` for a long key, else ``***``."""
-    if not secret:
-        return "(not set)"
-    if len(secret) < 16:
-        return "***"
-    return f"***{secret[-4:]}"
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.provider, self.text, self.cause))
 
 
 __all__: Sequence[str] = (

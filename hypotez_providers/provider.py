@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -14,11 +13,12 @@ from .errors import InvalidInput, PluginFailed, ProviderError, UnknownModel, red
 from .messages import Message, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider_info import ProviderInfo
+from .redaction import logger_for, scrub
 from .results import Chunk, Completion
 from .settings import ProviderSettings
 from .validation import check_model
 
-logger = logging.getLogger("hypotez_providers.provider")
+logger = logger_for("hypotez_providers.provider")
 
 
 class Provider:
@@ -148,31 +148,21 @@ class Provider:
         """The error to raise for what the plugin raised; the caller's own errors re-raised.
 
         ``KeyboardInterrupt`` and the plugin's :class:`InvalidInput` (the caller's input is
-        unusable: the caller's to fix) pass through unchanged.
+        unusable: the caller's to fix) pass through, the latter with any secret in it hidden.
         """
-        if isinstance(error, (KeyboardInterrupt, InvalidInput)):
+        if isinstance(error, KeyboardInterrupt):
             raise error
+        if isinstance(error, InvalidInput):
+            raise scrub(error, context.secrets)  # its message may quote a key
         if isinstance(error, ProviderError):
-            return self._scrubbed(error)
+            # Raised in the plugin's own parsing, it may not have passed the transport's
+            # redaction; and it may carry the exception it replaced.
+            return scrub(error, context.secrets)
         if isinstance(error, requests.RequestException):
             # A plugin that calls requests itself (the legacy style) still gets typed errors.
             return context.transport.translate(error)
-        detail = redact(f"{type(error).__name__}: {error}", (self.context.api_key,))
+        detail = redact(f"{type(error).__name__}: {error}", context.secrets)
         return PluginFailed(self.name, detail)
-
-    def _scrubbed(self, error: ProviderError) -> ProviderError:
-        """``error``, or a copy without the key when the plugin's own message carries it."""
-        key = self.context.api_key
-        if key and len(key) >= 4 and key in error.upstream_message:
-            # Errors raised in a plugin's own parsing (a mid-stream error event) did not
-            # pass the transport's scrubbing; no error leaves a provider with its key.
-            return type(error)(
-                error.provider,
-                redact(error.upstream_message, (key,)),
-                status=error.status,
-                retry_after=error.retry_after,
-            )
-        return error
 
 
 def _as_chunk(provider: str, piece: Any) -> Chunk:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from ._settings_secrets import redacted_repr_args
 from .errors import ConfigError
 from .health import HealthPolicy
 
@@ -91,6 +92,9 @@ class ProviderSettings(BaseModel):
         """The key in clear, for building a request header; never log it."""
         return self.api_key.get_secret_value() if self.api_key else None
 
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        return redacted_repr_args(self, super().__repr_args__())
+
 
 class EndpointSettings(BaseModel):
     """An OpenAI-compatible endpoint declared in the settings (``[endpoints.NAME]``).
@@ -126,6 +130,9 @@ class EndpointSettings(BaseModel):
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,
         )
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        return redacted_repr_args(self, super().__repr_args__())
 
 
 class Settings(BaseModel):

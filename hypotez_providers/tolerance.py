@@ -10,14 +10,13 @@ a clean answer from a patched-up one.
 
 from __future__ import annotations
 
-import logging
-
 from .errors import MalformedResponse
+from .redaction import logger_for, redact_then_cut
 
 #: Bad events in a row after which a stream is given up on.
 MAX_MALFORMED_IN_A_ROW = 3
 
-logger = logging.getLogger("hypotez_providers.streams")
+logger = logger_for("hypotez_providers.streams")
 
 
 class StreamStats:
@@ -41,13 +40,14 @@ def skip_malformed(provider: str, stats: StreamStats | None, in_a_row: int, what
     :data:`MAX_MALFORMED_IN_A_ROW`. The event is logged at DEBUG, cut to 200 characters.
     """
     in_a_row += 1
+    what = redact_then_cut(what, 200)  # redacted before it is cut: a cut key would show
     if stats is not None:
         stats.malformed_events += 1
     if in_a_row > MAX_MALFORMED_IN_A_ROW:
         raise MalformedResponse(
-            provider, f"{in_a_row} undecodable stream events in a row, the last: {what[:200]}"
+            provider, f"{in_a_row} undecodable stream events in a row, the last: {what}"
         )
-    logger.debug("%s: skipped an undecodable stream event: %s", provider, what[:200])
+    logger.debug("%s: skipped an undecodable stream event: %s", provider, what)
     return in_a_row
 
 

@@ -11,6 +11,17 @@ import pytest
 
 from hypotez_providers.testing import FakeOpenAI, Fault, closed_port_url
 
+from ._secrets import (
+    ENV_KEY,
+    HEADER_KEY,
+    MISSPELLED_KEY,
+    URL_PASSWORD,
+    URL_USER,
+    X_API_KEY,
+    EchoingUpstream,
+    leaks,
+)
+
 MODEL = "gpt-3.5-turbo-16k"
 BROKEN = "import not_a_module_that_exists\n"
 GRAVITY_PATH = "/api/openai/v1/chat/completions"
@@ -224,3 +235,147 @@ def test_every_command_has_help_with_an_example(command):
 
 def test_no_colour_when_not_a_terminal():
     assert "\x1b[" not in run("demo").stdout
+
+
+# -- planted keys never show in any output ---------------------------------------------------------
+
+ECHO_MODEL = "m-echo"
+CANARY_SETTINGS = """
+[endpoints.azure]
+base_url = "http://{user}:{password}@{host}/v1"
+models = ["{model}"]
+headers = {{ "api-key" = "{header}" }}
+
+[endpoints.keyed]
+base_url = "{echo}/v1"
+models = ["{model}"]
+api_key_env = "KEYED_API_KEY"
+
+[providers.anthropic]
+models = ["{model}"]
+
+[providers.openai]
+models = ["{model}"]
+
+[providers.gravityengine]
+models = ["{model}"]
+
+[routes]
+{model} = ["azure", "keyed", "anthropic", "openai", "gravityengine"]
+
+[retry]
+attempts = 1
+"""
+
+
+@pytest.fixture
+def canary_world(tmp_path, gravity):
+    """Settings and environment planting every canary, aimed at upstreams that echo them."""
+    with (
+        EchoingUpstream(status=401) as echo,
+        FakeOpenAI(models=None, api_key="sk-the-right-key-0000000000") as openai,
+    ):
+        config = tmp_path / "config.toml"
+        config.write_text(
+            CANARY_SETTINGS.format(
+                user=URL_USER,
+                password=URL_PASSWORD,
+                host=echo.url.removeprefix("http://"),
+                echo=echo.url,
+                header=HEADER_KEY,
+                model=ECHO_MODEL,
+            )
+        )
+        environ = {
+            "HYPOTEZ_CONFIG": str(config),
+            "KEYED_API_KEY": ENV_KEY,
+            "OPENAI_API_KEY": ENV_KEY,
+            "ANTHROPIC_API_KEY": X_API_KEY,
+            "HYPOTEZ_OPENAI_BASE_URL": openai.url + "/v1",
+            "HYPOTEZ_ANTHROPIC_BASE_URL": echo.url,
+            "HYPOTEZ_GRAVITYENGINE_BASE_URL": gravity.url,
+        }
+        yield environ, echo, openai
+
+
+def assert_nothing_leaked(result):
+    assert not leaks(result.stdout), result.stdout
+    assert not leaks(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_chat_verbose_shows_every_failed_attempt_without_a_key(canary_world, streamed):
+    environ, echo, openai = canary_world
+    stream = [] if streamed else ["--no-stream"]
+    result = run("chat", "-m", ECHO_MODEL, "-v", *stream, "hi", **environ)
+    assert result.returncode == 0, result.stderr
+    assert_nothing_leaked(result)
+    assert "answered by gravityengine" in result.stderr
+    for name in ("azure", "keyed", "anthropic", "openai"):
+        assert f"{name} ({ECHO_MODEL}): failed, AuthenticationFailed" in result.stderr
+    assert "authorization: Basic ***" in result.stderr  # the echoed URL password
+    assert "api-key: ***" in result.stderr and "x-api-key: ***" in result.stderr
+    received = " ".join(str(request.headers) for request in echo.requests + openai.requests)
+    assert ENV_KEY in received and X_API_KEY in received and HEADER_KEY in received
+
+
+def test_chat_when_every_provider_fails_names_them_without_a_key(canary_world):
+    environ, _, _ = canary_world
+    result = run("chat", "-m", ECHO_MODEL, "--provider", "azure", "hi", **environ)
+    assert result.returncode == 1
+    assert "AuthenticationFailed" in result.stderr
+    assert_nothing_leaked(result)
+
+
+def test_check_reports_failures_without_a_key_as_json_and_table(canary_world):
+    environ, _, _ = canary_world
+    names = ("azure", "keyed", "anthropic", "openai")
+    as_json = run("check", *names, "--json", "--timeout", "5", **environ)
+    assert as_json.returncode == 1
+    assert_nothing_leaked(as_json)
+    rows = {row["provider"]: row for row in json.loads(as_json.stdout)}
+    assert all(rows[name]["outcome"] == "failed" for name in names)
+    assert "***" in rows["keyed"]["error"]
+    as_table = run("check", *names, "--timeout", "5", **environ)
+    assert as_table.returncode == 1
+    assert_nothing_leaked(as_table)
+
+
+def test_config_shows_every_setting_with_keys_headers_and_url_passwords_masked(canary_world):
+    environ, _, _ = canary_world
+    text = run("config", **environ)
+    assert text.returncode == 0, text.stderr
+    assert_nothing_leaked(text)
+    assert 'headers = { api-key = "***3210" }' in text.stdout
+    shown = run("config", "--json", **environ)
+    assert shown.returncode == 0, shown.stderr
+    assert_nothing_leaked(shown)
+    data = json.loads(shown.stdout)
+    assert data["endpoints"]["azure"]["headers"] == {"api-key": "***3210"}
+    assert data["endpoints"]["azure"]["base_url"].startswith("http://***@127.0.0.1:")
+    assert data["providers"]["openai"]["api_key"] == "***cdef"
+    assert data["routes"] == {
+        ECHO_MODEL: ["azure", "keyed", "anthropic", "openai", "gravityengine"]
+    }
+    assert data["retry"]["attempts"] == 1
+
+
+def test_providers_plugins_and_models_listings_show_no_key(canary_world):
+    environ, _, _ = canary_world
+    for command in (["providers"], ["providers", "--json"], ["plugins", "--json"], ["models"]):
+        result = run(*command, **environ)
+        assert result.returncode == 0, result.stderr
+        assert_nothing_leaked(result)
+    listed = {p["name"]: p for p in json.loads(run("providers", "--json", **environ).stdout)}
+    assert listed["azure"]["url"].startswith("http://***@127.0.0.1:")
+    assert listed["openai"]["key_set"] and listed["keyed"]["key_set"]
+
+
+def test_a_misspelled_key_setting_is_refused_without_showing_its_value(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.openai]\napi_kye = "{MISSPELLED_KEY}"\n')
+    for command in (["providers", "--json"], ["config"], ["chat", "-m", "gpt-4o-mini", "hi"]):
+        result = run(*command, HYPOTEZ_CONFIG=str(config))
+        assert result.returncode == 2
+        assert "api_kye" in result.stderr
+        assert_nothing_leaked(result)

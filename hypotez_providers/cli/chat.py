@@ -9,10 +9,11 @@ from typing import Any
 import click
 
 from ..errors import AllProvidersFailed, InvalidInput, ProviderError, StreamInterrupted
+from ..redaction import redact
 from ..registry import Registry
 from ..results import Attempt
 from ..router import Router
-from .output import error, style
+from .output import echo, error, style
 
 
 def register(cli: click.Group) -> None:
@@ -73,7 +74,7 @@ def chat(
     try:
         if no_stream:
             answer = router.complete(model, messages, provider=provider, timeout=timeout, **extra)
-            click.echo(answer.text)
+            click.echo(answer.text)  # the answer itself is printed as sent, never redacted
             attempts, answered = list(answer.attempts), answer.provider
         else:
             stream = router.stream(model, messages, provider=provider, timeout=timeout, **extra)
@@ -85,7 +86,7 @@ def chat(
                 click.echo()
             attempts, answered = stream.attempts, stream.provider
     except InvalidInput as problem:
-        raise click.UsageError(str(problem)) from None
+        raise click.UsageError(redact(str(problem))) from None
     except (AllProvidersFailed, StreamInterrupted, ProviderError) as problem:
         error(str(problem))
         raise click.exceptions.Exit(1) from None
@@ -94,7 +95,7 @@ def chat(
 
 
 def _report(answered: str | None, attempts: list[Attempt]) -> None:
-    click.echo(style(f"answered by {answered}", fg="green", stream=sys.stderr), err=True)
+    echo(style(f"answered by {answered}", fg="green", stream=sys.stderr), err=True)
     for attempt in attempts:
         colour = {"ok": "green", "failed": "red"}.get(attempt.outcome, "yellow")
-        click.echo(style(f"  {attempt.describe()}", fg=colour, stream=sys.stderr), err=True)
+        echo(style(f"  {attempt.describe()}", fg=colour, stream=sys.stderr), err=True)

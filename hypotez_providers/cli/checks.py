@@ -14,6 +14,7 @@ from .._deadline import Watch
 from ..errors import ProviderError
 from ..options import CompletionOptions
 from ..provider import Provider
+from ..redaction import redact
 from ..registry import Registry
 from .output import error, print_json, style, table
 
@@ -56,8 +57,11 @@ def check_provider(provider: Provider, timeout: float) -> CheckResult:
             model=model,
             outcome="failed",
             latency=time.monotonic() - started,
-            error=f"{type(problem).__name__}: {problem.upstream_message}"
-            + (f" (HTTP {problem.status})" if problem.status else ""),
+            error=redact(
+                f"{type(problem).__name__}: {problem.upstream_message}"
+                + (f" (HTTP {problem.status})" if problem.status else ""),
+                provider.context.secrets,
+            ),
         )
     finally:
         watch.close()

@@ -1,13 +1,17 @@
-"""``hypotez config``: where the settings file is, and what is in effect (keys masked)."""
+"""``hypotez config``: where the settings file is, and what is in effect (secrets masked)."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import click
 
-from ..errors import mask_secret
+from .._settings_secrets import shown_settings
+from ..redaction import mask_secret
 from ..registry import Registry
 from ..settings import default_config_path
-from .output import error, print_json
+from .output import echo, error, print_json
 
 EXAMPLE = """\
 # hypotez settings. Environment variables beat this file:
@@ -50,25 +54,55 @@ def register(cli: click.Group) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def config(context: click.Context, as_json: bool) -> None:
-    """Show the settings file's path and the effective settings, keys masked."""
+    """Show the settings file's path and every setting in effect, secrets masked.
+
+    Keys and header values show as ``***`` and their last four characters at most, a password
+    in a URL as ``***@``, and an unknown setting that looks like a key (``api_kye``) is masked.
+    """
     if context.invoked_subcommand is not None:
         return
     registry: Registry = context.obj
     path = default_config_path()
-    effective = {}
-    for info in registry.providers():
-        settings = registry.provider(info.name).settings
-        shown = settings.model_dump(mode="json", exclude_none=True)
-        shown["api_key"] = mask_secret(settings.api_key_value)
-        effective[info.name] = shown
+    effective = effective_settings(registry)
     if as_json:
-        print_json({"path": str(path), "exists": path.exists(), "providers": effective})
+        print_json({"path": str(path), "exists": path.exists(), **effective})
         return
-    click.echo(f"# {path}{'' if path.exists() else ' (not created yet: hypotez config init)'}")
-    for name, shown in effective.items():
-        click.echo(f"\n[providers.{name}]")
-        for key, value in shown.items():
-            click.echo(f"{key} = {_toml(value)}")
+    echo(f"# {path}{'' if path.exists() else ' (not created yet: hypotez config init)'}")
+    for section in ("providers", "endpoints"):
+        for name, shown in effective[section].items():
+            echo(f"\n[{section}.{name}]")
+            for key, value in shown.items():
+                echo(f"{key} = {_toml(value)}")
+    for section in ("aliases", "routes", "retry", "health"):
+        if effective[section]:
+            echo(f"\n[{section}]")
+            for key, value in effective[section].items():
+                echo(f"{key} = {_toml(value)}")
+
+
+def effective_settings(registry: Registry) -> dict[str, Any]:
+    """Every setting in effect, as JSON-ready data with every secret masked.
+
+    ``providers`` holds each installed provider's effective settings (file and environment
+    merged), ``endpoints`` the ``[endpoints.NAME]`` tables, then the routing tables and policies.
+    """
+    settings = registry.settings
+    return {
+        "providers": {
+            info.name: {
+                **shown_settings(registry.provider(info.name).settings),
+                "api_key": mask_secret(registry.provider(info.name).context.api_key),
+            }
+            for info in registry.providers()
+        },
+        "endpoints": {
+            name: shown_settings(endpoint) for name, endpoint in sorted(settings.endpoints.items())
+        },
+        "aliases": {name: list(targets) for name, targets in settings.aliases.items()},
+        "routes": {name: list(order) for name, order in settings.routes.items()},
+        "retry": shown_settings(settings.retry),
+        "health": shown_settings(settings.health),
+    }
 
 
 @config.command(epilog='Example: hypotez config init && $EDITOR "$(hypotez config path)"')
@@ -98,5 +132,9 @@ def _toml(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml(name)

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .._settings_secrets import hide_userinfo
 from ..errors import UnknownModel
 from ..registry import Registry
 from ..router import Router
@@ -32,6 +33,7 @@ def providers(registry: Registry, as_json: bool) -> None:
         rows.append(
             {
                 **info.model_dump(mode="json"),
+                "url": hide_userinfo(info.url),
                 "enabled": provider.settings.enabled,
                 "key_set": provider.context.api_key is not None,
                 "health": health[info.name].state.value,
