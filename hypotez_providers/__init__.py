@@ -75,6 +75,7 @@ from .settings import (
 from .sse import SSEDecoder, SSEEvent, iter_sse
 from .tolerance import MAX_MALFORMED_IN_A_ROW, StreamStats, skip_malformed, truncated_stream
 from .transport import HttpTransport
+from .urls import join_url
 
 __version__ = "0.1.0"
 
@@ -148,6 +149,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "iter_sse",
+    "join_url",
     "list_providers",
     "load_settings",
     "mask_secret",

@@ -21,6 +21,7 @@ from .options import CompletionOptions
 from .results import Chunk, Usage
 from .sse import SSEEvent
 from .tolerance import StreamStats, skip_malformed, truncated_stream
+from .urls import join_url
 
 DONE = "[DONE]"
 
@@ -68,7 +69,7 @@ def chat_completion(
     defaults: Mapping[str, Any] | None = None,
     include_usage: bool = False,
 ) -> Iterator[Chunk]:
-    """POST a chat completion to ``context.base_url + path``; yield its chunks.
+    """POST a chat completion to ``join_url(context.base_url, path)``; yield its chunks.
 
     Streams over server-sent events when ``stream`` is true, else yields one chunk. ``headers``
     are sent as well as the bearer key header (``bearer_headers``).
@@ -79,7 +80,7 @@ def chat_completion(
     all_headers = bearer_headers(context)
     if headers:
         all_headers.update(headers)
-    url = context.base_url + path
+    url = join_url(context.base_url, path)
     if stream:
         return parse_stream(
             context.name,

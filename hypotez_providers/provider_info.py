@@ -50,6 +50,11 @@ class ProviderInfo(BaseModel):
     params: tuple[str, ...] = Field(
         (), description="Arguments its completion hook accepts, as 'name: type' (derived)."
     )
+    settings_keys: tuple[str, ...] = Field(
+        (),
+        description="Keys of its own it reads from its [providers.NAME] table, besides the "
+        "common ones (e.g. ('organization', 'project')); any other key there is an error.",
+    )
 
     @field_validator("name")
     @classmethod

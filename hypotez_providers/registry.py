@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import hookspecs
 from ._first_party import claim_problem
+from ._settings_source import did_you_mean
 from .endpoints import EndpointProvider
-from .errors import PluginError, UnknownProvider
+from .errors import ConfigError, PluginError, UnknownProvider
 from .legacy import LegacyProvider, is_legacy_module
 from .provider import Provider
 from .provider_info import ProviderInfo, describe_params
@@ -61,6 +62,10 @@ class Registry:
     Create one per application (or use :func:`hypotez_providers.default_registry`). ``settings``
     defaults to the settings file; ``environ`` defaults to ``os.environ`` and supplies keys,
     base URLs and ``HYPOTEZ_LOAD_PLUGINS``.
+
+    Raises :class:`ConfigError` when the settings do not fit what is installed: a table, alias
+    or route naming no provider, a key a provider does not read, a ``HYPOTEZ_LOAD_PLUGINS`` name
+    that is no installed plugin, a key from the environment with whitespace around it.
     """
 
     def __init__(
@@ -82,6 +87,8 @@ class Registry:
         if load_entry_points:
             self.load_entry_points()
         self.load_endpoints()
+        if load_entry_points:
+            self.check_settings()
 
     def __repr__(self) -> str:
         return f"Registry(providers={sorted(self._providers)!r}, broken={len(self.broken())})"
@@ -89,10 +96,12 @@ class Registry:
     def load_entry_points(self) -> None:
         """Load every plugin in the ``hypotez_providers`` entry-point group not loaded yet."""
         allowed = _allowed(self._environ.get(LOAD_PLUGINS_ENV))
+        found = sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=_by_name)
+        _check_allowed(allowed, found, self.settings.endpoints)
         # An entry point is the same one again only from the same distribution (found twice on
         # sys.path); another distribution's entry point of the same name is a plugin of its own.
         seen = {(record.name, _normalise(record.distribution or "")) for record in self._records}
-        for entry_point in sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=_by_name):
+        for entry_point in found:
             distribution, version = _distribution(entry_point)
             if (entry_point.name, _normalise(distribution or "")) in seen:
                 continue
@@ -125,11 +134,23 @@ class Registry:
             except PluginError as error:
                 self._record_broken(plugin_name, "(settings)", None, str(error))
 
+    def check_settings(self) -> None:
+        """Raise :class:`ConfigError` for a settings name that no installed provider has.
+
+        Run when the registry is built with its entry points; call it yourself after
+        :meth:`register`-ing a registry's providers by hand. See :meth:`Settings.check_names`.
+        """
+        installed = {point.name for point in entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
+        self.settings.check_names(
+            providers=self._providers, plugins=installed | {r.name for r in self._records}
+        )
+
     def register(self, plugin: object, name: str | None = None) -> Provider | None:
         """Register an in-process plugin (a module, class instance, or gpt4free-style module).
 
         Returns its provider (``None`` for a plugin with observer hooks only). Raises
-        :class:`PluginError` with the reason if it fails the checks; nothing is kept then.
+        :class:`PluginError` with the reason if it fails the checks, :class:`ConfigError` if its
+        settings are wrong (an unknown key in its table); nothing is kept then.
         """
         plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
         return self._add(plugin, plugin_name, None, None)
@@ -203,7 +224,7 @@ class Registry:
                 raise PluginError(f"cannot be registered: {_described(error)}") from None
             try:
                 provider = self._check(plugin, distribution, third_party=third_party)
-            except PluginError:
+            except (PluginError, ConfigError):
                 manager.unregister(plugin)
                 raise
             if provider is not None:
@@ -255,6 +276,8 @@ class Registry:
                 f"provider name {info.name!r} is already used by plugin {owner.name!r}"
                 + (f" from {owner.distribution}" if owner.distribution else "")
             )
+        # A ConfigError here is the settings' fault, not the plugin's: it stops the registry.
+        self.settings.check_provider_keys(info.name, info.settings_keys)
         settings = self.settings.for_provider(
             info.name, api_key_env=info.api_key_env, environ=self._environ
         )
@@ -299,6 +322,28 @@ def _allowed(value: str | None) -> set[str] | None:
     if value is None:
         return None
     return {_normalise(name) for name in value.split(",") if name.strip()}
+
+
+def _check_allowed(
+    allowed: set[str] | None, found: list[EntryPoint], endpoints: Mapping[str, object]
+) -> None:
+    """Raise :class:`ConfigError` for a ``HYPOTEZ_LOAD_PLUGINS`` name that nothing installed has.
+
+    Entry point and distribution names count, and ``[endpoints.NAME]`` names (always loaded).
+    """
+    if not allowed:
+        return
+    known = {_normalise(name) for name in endpoints}
+    for entry_point in found:
+        known |= {_normalise(entry_point.name), _normalise(_distribution(entry_point)[0] or "")}
+    known.discard("")
+    for name in sorted(allowed - known):
+        listing = ", ".join(sorted(known)) or "none"
+        raise ConfigError(
+            f"{LOAD_PLUGINS_ENV}: no installed plugin is called {name!r}"
+            + (did_you_mean(name, known) or f" (installed: {listing})"),
+            key=LOAD_PLUGINS_ENV,
+        )
 
 
 def _normalise(name: str) -> str:

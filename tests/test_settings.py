@@ -78,7 +78,26 @@ def test_a_bad_value_names_file_line_and_key(tmp_path):
     assert f"{path}, line 7: providers.b.timeout" in str(error)
 
 
-def test_an_unknown_top_level_table_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match="provider") as caught:
+def test_an_unknown_top_level_table_is_an_error_with_the_closest_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"did you mean 'providers'\?") as caught:
         parse_settings("[provider.x]\ntimeout = 3\n", path=Path("c.toml"))
     assert caught.value.line == 1
+
+
+def test_a_misspelt_key_is_reported_before_the_required_key_it_hides():
+    with pytest.raises(ConfigError, match=r"unknown key 'modles' \(did you mean 'models'\?\)"):
+        parse_settings('[endpoints.e]\nbase_url = "http://h/v1"\nmodles = ["m"]\n')
+
+
+def test_a_missing_key_points_at_its_table():
+    with pytest.raises(
+        ConfigError, match=r"line 2: endpoints\.e\.models: Field required"
+    ) as caught:
+        parse_settings('# local\n[endpoints.e]\nbase_url = "http://h/v1"\n', path=Path("c.toml"))
+    assert caught.value.line == 2
+
+
+def test_a_key_set_by_a_dotted_name_is_found_on_its_line():
+    with pytest.raises(ConfigError) as caught:
+        parse_settings('[providers]\nx.timeout = 1\ny.timeout = "slow"\n')
+    assert (caught.value.line, caught.value.key) == (3, "providers.y.timeout")

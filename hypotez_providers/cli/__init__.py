@@ -40,8 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments[:2] not in (["config", "init"], ["config", "path"]):
             error(str(problem))
             return 2
-        # Writing or locating the settings file must work while it is missing or broken.
-        registry = Registry(settings=Settings())
+        # Writing or locating the settings file must work while it, or the environment
+        # (HYPOTEZ_LOAD_PLUGINS, a key), is wrong: no plugin is needed for that.
+        registry = Registry(settings=Settings(), load_entry_points=False)
     add_plugin_commands(registry, cli)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.

@@ -17,6 +17,7 @@ from hypotez_providers import (
     ProviderContext,
     ProviderInfo,
     hookimpl,
+    join_url,
 )
 
 from . import codec
@@ -63,7 +64,7 @@ def create_completion(
     headers = {"anthropic-version": API_VERSION}
     if context.api_key:
         headers["x-api-key"] = context.api_key
-    url = context.base_url + "/v1/messages"
+    url = join_url(context.base_url, "/v1/messages")
     if stream:
         return codec.parse_stream(
             context.name,

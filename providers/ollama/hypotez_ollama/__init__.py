@@ -21,6 +21,7 @@ from hypotez_providers import (
     ProviderContext,
     ProviderInfo,
     hookimpl,
+    join_url,
     openai_chat,
 )
 
@@ -73,7 +74,7 @@ def create_completion(
     the first chunk is asked for.
     """
     payload = codec.build_payload(model, messages, stream, options)
-    url = context.base_url + CHAT_PATH
+    url = join_url(context.base_url, CHAT_PATH)
     headers = openai_chat.bearer_headers(context)
     if stream:
         return codec.parse_stream(
@@ -101,7 +102,7 @@ def discover_models(provider: Provider) -> list[str]:
     """
     context = provider.context
     headers = openai_chat.bearer_headers(context)
-    body = context.transport.get_json(context.base_url + TAGS_PATH, headers=headers)
+    body = context.transport.get_json(join_url(context.base_url, TAGS_PATH), headers=headers)
     models = body.get("models") if isinstance(body, dict) else None
     if not isinstance(models, list) or not all(
         isinstance(entry, dict) and isinstance(entry.get("name"), str) for entry in models

@@ -44,6 +44,7 @@ def provider_info() -> ProviderInfo:
         supports_stream=True,
         needs_auth=True,
         api_key_env="OPENAI_API_KEY",
+        settings_keys=("organization", "project"),
     )
 
 
