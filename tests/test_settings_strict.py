@@ -519,7 +519,7 @@ def test_the_command_refuses_a_key_with_a_newline_and_never_prints_it():
 # -- the documented settings pass the strict checks ---------------------------------------------
 
 
-@pytest.mark.parametrize("page", ["docs/providers.md", "docs/plugins.md"])
+@pytest.mark.parametrize("page", ["docs/providers.md", "docs/plugins.md", "docs/routing.md"])
 def test_the_settings_blocks_of_a_docs_page_pass_the_strict_checks(page):
     import re
 
