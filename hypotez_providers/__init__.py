@@ -55,6 +55,7 @@ from .health import (
 )
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
 from .legacy import LegacyProvider
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, LimitExceeded
 from .messages import ImagePart, ImageURL, Message, TextPart, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider import Provider
@@ -80,6 +81,8 @@ from .urls import join_url
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_LINE",
     "ENTRY_POINT_GROUP",
     "LOAD_PLUGINS_ENV",
     "MAX_MALFORMED_IN_A_ROW",
@@ -105,6 +108,7 @@ __all__ = [
     "ImageURL",
     "InvalidInput",
     "LegacyProvider",
+    "LimitExceeded",
     "MalformedResponse",
     "MemoryCircuitBreaker",
     "Message",

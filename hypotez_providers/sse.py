@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+from .limits import DEFAULT_MAX_LINE, LimitExceeded
+
 _BOM = "\ufeff"
 
 
@@ -28,15 +30,41 @@ class SSEEvent(NamedTuple):
 
 
 class SSEDecoder:
-    """Turns an event-stream byte stream into :class:`SSEEvent` objects, piece by piece."""
+    """Turns an event-stream byte stream into :class:`SSEEvent` objects, piece by piece.
 
-    __slots__ = ("_data", "_event", "_last_id", "_partial", "_retry", "_skip_lf", "_started")
+    Linear in the stream's length however it is cut. A line longer than ``max_line`` bytes, or
+    an event whose data is longer than ``max_line`` characters, raises :class:`LimitExceeded`
+    as soon as it is seen to be, so memory stays bounded whatever the stream.
+    """
 
-    def __init__(self) -> None:
-        self._partial = b""
+    __slots__ = (
+        "_counted",
+        "_counted_lines",
+        "_data",
+        "_event",
+        "_last_id",
+        "_max_line",
+        "_partial",
+        "_partial_size",
+        "_retry",
+        "_size",
+        "_skip_lf",
+        "_started",
+    )
+
+    def __init__(self, *, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._max_line = max_line
+        # The unfinished last line, as the pieces it came in: joined once, when it ends.
+        self._partial: list[bytes] = []
+        self._partial_size = 0
         self._skip_lf = False
         self._started = False
         self._data: list[str] = []
+        # The size of an event's data, counted at the end of a piece only when the event goes
+        # on past it: _counted is the data list it is for, of which _counted_lines are in it.
+        self._counted: list[str] | None = None
+        self._counted_lines = 0
+        self._size = 0
         self._event = ""
         self._last_id: str | None = None
         self._retry: int | None = None
@@ -49,53 +77,97 @@ class SSEDecoder:
             and self._started
             and piece.endswith(b"\n")
             and b"\r" not in piece
+            and len(piece) <= self._max_line
         ):
             return self._feed_lf_lines(piece)
         if self._skip_lf and piece:
             self._skip_lf = False
             if piece[:1] == b"\n":
                 piece = piece[1:]
-        buffer = self._partial + piece if self._partial else piece
-        lines = buffer.splitlines(keepends=True)
-        if lines and not lines[-1].endswith((b"\n", b"\r")):
-            self._partial = lines.pop()
-        else:
-            self._partial = b""
-        if not lines:
+        # Only the new piece is searched: what is buffered holds no line end.
+        end = max(piece.rfind(b"\n"), piece.rfind(b"\r")) + 1
+        if not end:
+            if piece:
+                self._partial.append(piece)
+                self._partial_size += len(piece)
+                if self._partial_size > self._max_line:
+                    raise self._too_long("an SSE line")
             return []
+        if self._partial:
+            self._partial.append(piece[:end])
+            buffer = b"".join(self._partial)
+        else:
+            buffer = piece[:end] if end < len(piece) else piece
+        tail = piece[end:]
+        self._partial = [tail] if tail else []
+        self._partial_size = len(tail)
+        lines = buffer.splitlines(keepends=True)
+        if len(buffer) > self._max_line or len(tail) > self._max_line:
+            self._check_lines(lines, tail)
         # A CR ending this piece may be the first half of a CRLF whose LF comes next; not so
         # when an unfinished line follows it, for then the next LF ends that line.
-        self._skip_lf = not self._partial and lines[-1].endswith(b"\r")
+        self._skip_lf = not tail and buffer.endswith(b"\r")
         events: list[SSEEvent] = []
         for raw in lines:
             event = self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)
+        if self._data:
+            self._count(self._data)
         return events
 
     def _feed_lf_lines(self, piece: bytes) -> list[SSEEvent]:
         """The common case, made fast: whole LF-ended lines, nothing buffered, no CR."""
         events: list[SSEEvent] = []
+        data = self._data
         for raw in piece[:-1].split(b"\n"):
             if raw[:6] == b"data: ":
-                self._data.append(raw[6:].decode("utf-8", "replace"))
+                data.append(raw[6:].decode("utf-8", "replace"))
             elif not raw:
-                if self._data:
+                if data:
                     events.append(
                         SSEEvent(
-                            data="\n".join(self._data) if len(self._data) > 1 else self._data[0],
+                            data=self._joined(data) if len(data) > 1 else data[0],
                             event=self._event or "message",
                             id=self._last_id,
                             retry=self._retry,
                         )
                     )
-                    self._data = []
+                    data = self._data = []
                 self._event = ""
             else:
                 event = self._line(raw.decode("utf-8", "replace"))
                 if event is not None:
                     events.append(event)
+        if data:
+            self._count(data)
         return events
+
+    def _joined(self, data: list[str]) -> str:
+        # One line is no longer than a line; several may add up to more.
+        text = "\n".join(data)
+        if len(text) > self._max_line:
+            raise self._too_long("an SSE event's data")
+        return text
+
+    def _count(self, data: list[str]) -> None:
+        """An event's data goes on into the next piece: count it, each line once."""
+        if data is not self._counted:
+            self._counted, self._counted_lines, self._size = data, 0, 0
+        # _size counts characters, one LF per line included.
+        self._size += sum(map(len, data[self._counted_lines :])) + len(data) - self._counted_lines
+        self._counted_lines = len(data)
+        if self._size > self._max_line + 1:
+            raise self._too_long("an SSE event's data")
+
+    def _check_lines(self, lines: list[bytes], tail: bytes) -> None:
+        if len(tail) > self._max_line or any(
+            len(raw.rstrip(b"\r\n")) > self._max_line for raw in lines
+        ):
+            raise self._too_long("an SSE line")
+
+    def _too_long(self, what: str) -> LimitExceeded:
+        return LimitExceeded(what, self._max_line, "max_line")
 
     @property
     def pending(self) -> bool:
@@ -131,7 +203,7 @@ class SSEDecoder:
             self._event = ""
             return None
         event = SSEEvent(
-            data="\n".join(self._data),
+            data=self._joined(self._data),
             event=self._event or "message",
             id=self._last_id,
             retry=self._retry,
@@ -141,8 +213,11 @@ class SSEDecoder:
         return event
 
 
-def iter_sse(pieces: Iterable[bytes]) -> Iterator[SSEEvent]:
-    """Yield the events of an event stream given as an iterable of byte pieces."""
-    decoder = SSEDecoder()
+def iter_sse(pieces: Iterable[bytes], *, max_line: int = DEFAULT_MAX_LINE) -> Iterator[SSEEvent]:
+    """Yield the events of an event stream given as an iterable of byte pieces.
+
+    Raises :class:`LimitExceeded` past ``max_line`` (see :class:`SSEDecoder`).
+    """
+    decoder = SSEDecoder(max_line=max_line)
     for piece in pieces:
         yield from decoder.feed(piece)

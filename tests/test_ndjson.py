@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hypotez_providers.limits import LimitExceeded
 from hypotez_providers.ndjson import BadLine, NDJSONDecoder, iter_ndjson
+
+MB = 1 << 20
 
 
 def _decode(*pieces: bytes) -> list[Any]:
@@ -183,3 +188,61 @@ def test_good_and_bad_lines_give_the_same_values_and_bad_count_whatever_the_spli
     assert [value.line for value in decoded if type(value) is BadLine] == [
         bad for good, _, bad in lines if not good
     ]
+
+
+def test_a_20_mb_line_in_4_kib_pieces_decodes_in_linear_time() -> None:
+    # Copying the buffered line per piece, this took about 20 s; linear, a fraction of one.
+    stream = b'"' + b"x" * (20 * MB) + b'"\n'
+    decoder = NDJSONDecoder(max_line=32 * MB)
+    started = time.perf_counter()
+    values = [v for at in range(0, len(stream), 4096) for v in decoder.feed(stream[at : at + 4096])]
+    elapsed = time.perf_counter() - started
+    assert [len(value) for value in values] == [20 * MB]
+    assert elapsed < 3
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_a_line_of_max_line_bytes_is_read_and_one_byte_more_raises_whatever_the_split(
+    size: int,
+) -> None:
+    stream = b'{"n": 1}\n"' + b"a" * 98 + b'"\n'  # a second line of 100 bytes
+    pieces = _split(stream, range(size, len(stream), size))
+    assert list(iter_ndjson(pieces, max_line=100)) == [{"n": 1}, "a" * 98]
+    with pytest.raises(
+        LimitExceeded, match=r"an NDJSON line is over the 99-byte limit \(max_line\)"
+    ):
+        list(iter_ndjson(pieces, max_line=99))
+
+
+def test_an_unfinished_line_raises_as_soon_as_it_passes_max_line() -> None:
+    decoder = NDJSONDecoder(max_line=1000)
+    for _ in range(10):
+        decoder.feed(b"1" * 100)
+    with pytest.raises(LimitExceeded):
+        decoder.feed(b"1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    stream=st.lists(st.sampled_from([b"1", b"22", b"[1, 2]", b"x", b"\n", b"\r\n", b" "])).map(
+        b"".join
+    ),
+    max_line=st.integers(1, 12),
+    data=st.data(),
+)
+def test_the_limit_is_reached_or_not_whatever_the_split(
+    stream: bytes, max_line: int, data: st.DataObject
+) -> None:
+    def outcome(pieces: Sequence[bytes]) -> object:
+        try:
+            return [repr(value) for value in iter_ndjson(pieces, max_line=max_line)]
+        except LimitExceeded:
+            return "over"
+
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=12))
+    expected = "over" if any(len(line) > max_line for line in stream.split(b"\n")) else None
+    whole = outcome([stream])
+    assert outcome(_split(stream, cuts)) == whole
+    assert expected is None or whole == expected
+    if whole != "over":
+        assert whole == [repr(value) for value in _decode(stream)]

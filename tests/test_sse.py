@@ -7,6 +7,7 @@ https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-inte
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -14,7 +15,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from hypotez_providers.limits import DEFAULT_MAX_LINE, LimitExceeded
 from hypotez_providers.sse import SSEDecoder, SSEEvent, iter_sse
+
+MB = 1 << 20
 
 
 def _decode(*pieces: bytes) -> list[SSEEvent]:
@@ -422,3 +426,87 @@ def test_decoder_fed_in_pieces_matches_the_reference_on_tricky_text(
 ) -> None:
     stream, cuts = case
     assert _feed_all(_split(stream, cuts))[0] == _reference_events(stream)
+
+
+# --- linear time and the line limit -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+def test_a_20_mb_line_in_4_kib_pieces_decodes_in_linear_time(line_end: bytes) -> None:
+    # Copying the buffered line per piece, this took about 30 s; linear, a fraction of one.
+    stream = b"data: " + b"x" * (20 * MB) + line_end * 2
+    decoder = SSEDecoder(max_line=32 * MB)
+    started = time.perf_counter()
+    events = [e for at in range(0, len(stream), 4096) for e in decoder.feed(stream[at : at + 4096])]
+    elapsed = time.perf_counter() - started
+    assert [len(event.data) for event in events] == [20 * MB]
+    assert elapsed < 3
+
+
+def test_the_default_max_line_is_4_mib() -> None:
+    assert DEFAULT_MAX_LINE == 4 * MB
+    line = b"data: " + b"x" * (DEFAULT_MAX_LINE - 6) + b"\n\n"
+    assert [len(event.data) for event in _decode(line)] == [DEFAULT_MAX_LINE - 6]
+    with pytest.raises(LimitExceeded, match=r"an SSE line is over the 4,194,304-byte limit"):
+        _decode(b"data: x" + line)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_a_line_of_max_line_bytes_is_read_and_one_byte_more_raises_whatever_the_split(
+    size: int,
+) -> None:
+    stream = b"data: " + b"y" * 94 + b"\r\n\r\n"  # a line of 100 bytes
+    pieces = _split(stream, range(size, len(stream), size))
+    assert list(iter_sse(pieces, max_line=100)) == [SSEEvent("y" * 94)]
+    with pytest.raises(LimitExceeded) as caught:
+        list(iter_sse(pieces, max_line=99))
+    assert (caught.value.what, caught.value.limit, caught.value.setting) == (
+        "an SSE line",
+        99,
+        "max_line",
+    )
+
+
+def test_an_unfinished_line_raises_as_soon_as_it_passes_max_line() -> None:
+    decoder = SSEDecoder(max_line=1000)
+    for _ in range(9):
+        decoder.feed(b"x" * 100)
+    decoder.feed(b"x" * 100)  # 1,000 bytes: not over yet
+    with pytest.raises(LimitExceeded):
+        decoder.feed(b"x")
+
+
+@pytest.mark.parametrize("pieces", [1, 3], ids=["in one piece", "across pieces"])
+def test_an_events_data_longer_than_max_line_raises(pieces: int) -> None:
+    stream = b"data: 12345\n" * 4 + b"\n"  # lines of 11 bytes, data of 23 characters
+    cut = _split(stream, [12, 24][: pieces - 1])
+    assert list(iter_sse(cut, max_line=23)) == [SSEEvent("12345\n12345\n12345\n12345")]
+    with pytest.raises(LimitExceeded, match="an SSE event's data is over the 22-byte limit"):
+        list(iter_sse(cut, max_line=22))
+
+
+def test_an_event_that_never_ends_raises_once_its_data_passes_max_line() -> None:
+    decoder = SSEDecoder(max_line=1000)
+    with pytest.raises(LimitExceeded, match="event's data"):
+        for _ in range(1000):
+            decoder.feed(b"data: " + b"z" * 90 + b"\n")
+    assert len(decoder._data) < 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=_with_cuts(_TRICKY_TEXT.map(str.encode)), max_line=st.integers(1, 40))
+def test_the_limit_is_reached_or_not_whatever_the_split(
+    case: tuple[bytes, list[int]], max_line: int
+) -> None:
+    stream, cuts = case
+
+    def outcome(pieces: Sequence[bytes]) -> object:
+        try:
+            return list(iter_sse(pieces, max_line=max_line))
+        except LimitExceeded:
+            return "over"
+
+    whole = outcome([stream])
+    assert outcome(_split(stream, cuts)) == whole
+    if whole != "over":
+        assert whole == _reference_events(stream)
