@@ -6,14 +6,16 @@ sockets; every failure leaves here as a :class:`ProviderError` subclass naming t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import requests
 import urllib3.exceptions
 
+from ._body import ACCEPT_ENCODING, Undecodable, body_pieces, read_body, read_error_body
 from ._deadline import Watch, watched_request
 from ._session import ProviderSession
 from .errors import (
@@ -31,6 +33,7 @@ from .errors import (
     ServerError,
     redact,
 )
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, LimitExceeded
 from .ndjson import BadLine, iter_ndjson
 from .retry_after import parse_retry_after
 from .sse import SSEDecoder, SSEEvent
@@ -38,7 +41,6 @@ from .tolerance import StreamStats, skip_malformed
 
 Timeout = tuple[float, float]
 
-_ERROR_BODY_LIMIT = 64 * 1024
 _CONTEXT_LENGTH = re.compile(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens", re.I
 )
@@ -51,6 +53,10 @@ class HttpTransport:
     created on first use and shared by every call, including from several threads. A copy made
     by :meth:`for_attempt` carries one routed attempt's clocks: its reads are cut off when the
     call's deadline, the first-chunk limit or the idle limit passes, however the server trickles.
+
+    Memory is bounded whatever the server sends (see :mod:`hypotez_providers.limits`): a stream
+    line or event over ``max_line`` bytes, or a whole answer over ``max_body`` bytes (both
+    counted after gzip or deflate decoding), is a :class:`MalformedResponse`.
     """
 
     def __init__(
@@ -61,9 +67,15 @@ class HttpTransport:
         read_timeout: float = 60.0,
         secrets: tuple[str, ...] = (),
         pool_size: int = 32,
+        max_line: int = DEFAULT_MAX_LINE,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.provider = provider
         self.timeout: Timeout = (connect_timeout, read_timeout)
+        #: Bytes: the longest stream line, or one event's data, read.
+        self.max_line = max_line
+        #: Bytes: the largest whole (non-stream) answer read, after content decoding.
+        self.max_body = max_body
         self._secrets = secrets
         self._pool_size = pool_size
         self._session: requests.Session | None = None
@@ -78,6 +90,8 @@ class HttpTransport:
         """The pooled :class:`requests.Session` (created on first use)."""
         if self._session is None:
             self._session = ProviderSession(self._pool_size)
+            # Only the codings read here with bounded memory (never br or zstd).
+            self._session.headers["Accept-Encoding"] = ACCEPT_ENCODING
         return self._session
 
     def with_timeout(self, connect: float, read: float) -> HttpTransport:
@@ -127,13 +141,19 @@ class HttpTransport:
     ) -> Any:
         response = self._send(method, url, payload, headers, timeout)
         with response:
+            failed = response.status_code >= 400
             try:
-                content = response.content
+                if failed:
+                    content = read_error_body(response)
+                else:
+                    content = read_body(response, self.max_body)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
                 raise self.translate(error, mid_stream=True) from None
+            except (LimitExceeded, Undecodable) as error:
+                raise self._unreadable(error) from None
             if self.watch is not None and self.watch.expired is not None:
                 raise self.watch.error(self.provider)
-        if response.status_code >= 400:
+        if failed:
             raise self.error_for(response.status_code, response.headers, content)
         return self._parse_json(content, response.headers.get("content-type", ""))
 
@@ -179,9 +199,14 @@ class HttpTransport:
 
         Nothing is sent until the first event is asked for. Stopping early closes the connection.
         """
-        decoder = SSEDecoder()
-        for piece in self._stream(url, payload, headers, timeout, "text/event-stream"):
-            yield from decoder.feed(piece)
+        decoder = SSEDecoder(max_line=self.max_line)
+        pieces = self._stream(url, payload, headers, timeout, "text/event-stream")
+        with contextlib.closing(pieces):
+            try:
+                for piece in pieces:
+                    yield from decoder.feed(piece)
+            except LimitExceeded as error:
+                raise self._unreadable(error) from None
 
     def post_ndjson(
         self,
@@ -198,13 +223,18 @@ class HttpTransport:
         more than ``MAX_MALFORMED_IN_A_ROW`` of them in a row raise :class:`MalformedResponse`.
         """
         in_a_row = 0
-        for value in iter_ndjson(self._stream(url, payload, headers, timeout, "ndjson")):
-            if type(value) is BadLine:
-                what = redact(str(value), self._secrets)
-                in_a_row = skip_malformed(self.provider, stats, in_a_row, what)
-            else:
-                in_a_row = 0
-                yield value
+        pieces = self._stream(url, payload, headers, timeout, "ndjson")
+        with contextlib.closing(pieces):
+            try:
+                for value in iter_ndjson(pieces, max_line=self.max_line):
+                    if type(value) is BadLine:
+                        what = redact(str(value), self._secrets)
+                        in_a_row = skip_malformed(self.provider, stats, in_a_row, what)
+                    else:
+                        in_a_row = 0
+                        yield value
+            except LimitExceeded as error:
+                raise self._unreadable(error) from None
 
     def _stream(
         self,
@@ -213,21 +243,18 @@ class HttpTransport:
         headers: dict[str, str] | None,
         timeout: Timeout | None,
         expected: str,
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes, None, None]:
         response = self._send("POST", url, payload, headers, timeout)
         with response:
-            if response.status_code >= 400:
-                body = _read_limited(response)
+            if response.status_code >= 400 or "html" in response.headers.get("content-type", ""):
+                body = read_error_body(response)
                 raise self.error_for(response.status_code, response.headers, body)
-            content_type = response.headers.get("content-type", "")
-            if "html" in content_type:
-                raise self.error_for(
-                    response.status_code, response.headers, _read_limited(response)
-                )
             try:
-                yield from _pieces(response)
+                yield from body_pieces(response)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
                 raise self.translate(error, mid_stream=True) from None
+            except Undecodable as error:
+                raise self._unreadable(error) from None
             if self.watch is not None and self.watch.expired is not None:
                 # The reaper's shutdown can look like a clean end of the body.
                 raise self.watch.error(self.provider)
@@ -274,6 +301,13 @@ class HttpTransport:
                 self.provider, redact(f"expected JSON, got {what}", self._secrets), status=200
             ) from None
 
+    def _unreadable(self, error: LimitExceeded | Undecodable) -> MalformedResponse:
+        if isinstance(error, LimitExceeded):
+            message = f"{error}: not read further (a larger limit is set on the transport)"
+        else:
+            message = str(error)
+        return MalformedResponse(self.provider, redact(message, self._secrets), status=200)
+
     def translate(self, error: BaseException, *, mid_stream: bool = False) -> ProviderError:
         """Map a requests or urllib3 exception to ConnectionFailed or ProviderTimeout."""
         if self.watch is not None and self.watch.expired is not None:
@@ -295,27 +329,6 @@ class HttpTransport:
         if reason == "connection refused":
             return ConnectionRefused(self.provider, reason)
         return ConnectionFailed(self.provider, redact(reason, self._secrets))
-
-
-def _pieces(response: requests.Response) -> Iterator[bytes]:
-    """The body's bytes as they arrive, whether chunked or delimited by the connection's close."""
-    raw = response.raw
-    if getattr(raw, "chunked", False):
-        yield from response.iter_content(chunk_size=None)
-        return
-    # urllib3's read() waits for a full buffer; read1() returns whatever has arrived.
-    while True:
-        data = raw.read1(65536)
-        if not data:
-            return
-        yield data
-
-
-def _read_limited(response: requests.Response) -> bytes:
-    try:
-        return response.raw.read(_ERROR_BODY_LIMIT, decode_content=True) or b""
-    except (requests.RequestException, urllib3.exceptions.HTTPError):
-        return b""
 
 
 def _error_message(body: bytes) -> tuple[str, str]:
