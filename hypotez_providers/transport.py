@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Generator, Iterator
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -56,7 +57,9 @@ class HttpTransport:
 
     Memory is bounded whatever the server sends (see :mod:`hypotez_providers.limits`): a stream
     line or event over ``max_line`` bytes, or a whole answer over ``max_body`` bytes (both
-    counted after gzip or deflate decoding), is a :class:`MalformedResponse`.
+    counted after gzip or deflate decoding), is a :class:`MalformedResponse`. Redirects are
+    not followed, so that no credential reaches another address: a 3xx answer is a
+    :class:`MalformedResponse` naming where it pointed.
     """
 
     def __init__(
@@ -176,16 +179,21 @@ class HttpTransport:
                 connect, read = min(connect, left + 0.05), min(read, left + 0.05)
         try:
             with watched_request(watch):
-                return self.session.request(
+                response = self.session.request(
                     method,
                     url,
                     json=payload,
                     headers=headers,
                     timeout=(connect, read),
                     stream=True,
+                    allow_redirects=False,
                 )
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise self.translate(error) from None
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise self._redirected(response, url)
+        return response
 
     def post_sse(
         self,
@@ -307,6 +315,22 @@ class HttpTransport:
         else:
             message = str(error)
         return MalformedResponse(self.provider, redact(message, self._secrets), status=200)
+
+    def _redirected(self, response: requests.Response, url: str) -> MalformedResponse:
+        location = response.headers.get("location")
+        if location:
+            target = urlsplit(urljoin(url, location))
+            # Only where it points: never the userinfo, query or fragment, which may hold a key.
+            where = f"{target.scheme}://{target.netloc.rpartition('@')[2]}{target.path[:100]}"
+            where += "..." if len(target.path) > 100 else ""
+            what = f"redirected to {where}, not followed"
+        else:
+            what = "a redirect without a Location, not followed"
+        return MalformedResponse(
+            self.provider,
+            redact(f"{what}: set base_url to the final address", self._secrets),
+            status=response.status_code,
+        )
 
     def translate(self, error: BaseException, *, mid_stream: bool = False) -> ProviderError:
         """Map a requests or urllib3 exception to ConnectionFailed or ProviderTimeout."""

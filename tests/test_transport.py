@@ -237,3 +237,83 @@ def test_too_many_broken_ndjson_lines_in_a_row_are_a_malformed_response_without_
         list(transport.post_ndjson(upstream.url + "/any", {}, stats=stats))
     assert caught.value.provider == "acme" and SECRET not in str(caught.value)
     assert stats.malformed_events == MAX_MALFORMED_IN_A_ROW + 1
+
+
+# --- redirects: never followed, so no credential reaches another address ----------------------
+
+
+@pytest.fixture
+def elsewhere():
+    """Another server on another port: where a redirect points. It must receive nothing."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def redirect_to(location, status=307):
+    return Fault(status=status, headers={"Location": location}, body="")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_redirect_is_not_followed_and_names_where_it_points_without_the_key(
+    upstream, transport, elsewhere, status, streamed
+):
+    upstream.faults.append(redirect_to(f"{url(elsewhere)}?key={SECRET}", status))
+    headers = {"x-api-key": SECRET, "api-key": SECRET, "Authorization": f"Bearer {SECRET}"}
+    with pytest.raises(MalformedResponse) as caught:
+        if streamed:
+            list(transport.post_sse(url(upstream), {**PAYLOAD, "stream": True}, headers=headers))
+        else:
+            transport.post_json(url(upstream), PAYLOAD, headers=headers)
+    error = caught.value
+    assert elsewhere.requests == []
+    assert (error.provider, error.status) == ("acme", status)
+    assert f"redirected to {url(elsewhere)}, not followed" in str(error)
+    assert "set base_url to the final address" in str(error)
+    assert SECRET not in str(error) and "key=" not in str(error)
+
+
+def test_a_redirect_names_neither_the_userinfo_nor_the_query_of_its_location(upstream, transport):
+    upstream.faults.append(redirect_to("https://user:hunter2@api.example.com:8443/v1/chat?a=b#c"))
+    with pytest.raises(MalformedResponse) as caught:
+        transport.post_json(url(upstream), PAYLOAD)
+    message = caught.value.upstream_message
+    assert message.startswith("redirected to https://api.example.com:8443/v1/chat, not followed")
+    assert "hunter2" not in message and "user" not in message and "a=b" not in message
+
+
+def test_a_relative_redirect_is_named_on_the_providers_own_origin(upstream, transport):
+    upstream.faults.append(redirect_to("/v2/chat/completions", 308))
+    with pytest.raises(
+        MalformedResponse, match=rf"redirected to {upstream.url}/v2/chat/completions"
+    ):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_a_redirect_without_a_location_is_a_malformed_response(upstream, transport):
+    upstream.faults.append(Fault(status=302, body=""))
+    with pytest.raises(MalformedResponse, match="a redirect without a Location, not followed"):
+        transport.post_json(url(upstream), PAYLOAD)
+
+
+def test_endpoint_headers_and_anthropics_key_never_follow_a_redirect_through_the_router(
+    upstream, elsewhere
+):
+    from hypotez_providers import AllProvidersFailed, Registry, Router
+    from hypotez_providers.settings import parse_settings
+
+    upstream.fail_every_request = redirect_to(url(elsewhere))
+    settings = f"""
+[endpoints.azure]
+base_url = "{upstream.url}/v1"
+models = ["gpt-4o-mini"]
+headers = {{ api-key = "{SECRET}" }}
+"""
+    environ = {"HYPOTEZ_ANTHROPIC_BASE_URL": upstream.url, "ANTHROPIC_API_KEY": SECRET}
+    router = Router(Registry(settings=parse_settings(settings), environ=environ))
+    messages = PAYLOAD["messages"]
+    for provider, model in (("azure", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")):
+        with pytest.raises(AllProvidersFailed) as caught:
+            router.complete(model, messages, provider=provider)
+        assert "not followed" in str(caught.value) and SECRET not in str(caught.value)
+    assert len(upstream.requests) >= 2 and elsewhere.requests == []
