@@ -18,6 +18,7 @@ import urllib3.exceptions
 
 from ._body import ACCEPT_ENCODING, Undecodable, body_pieces, read_body, read_error_body
 from ._deadline import Watch, watched_request
+from ._error_body import describe_reason, error_message, html_title, looks_like_html, preview
 from ._session import ProviderSession
 from .errors import (
     AuthenticationFailed,
@@ -273,11 +274,10 @@ class HttpTransport:
         Understands the error bodies of OpenAI, Anthropic and Ollama style APIs; an HTML page or
         a non-JSON body is reported as such. Plugins may call it for answers they read themselves.
         """
-        message, kind = _error_message(body)
-        message = redact(message, self._secrets)
+        message, kind = error_message(body, self._secrets)
         retry_after = parse_retry_after(headers)
         cls: type[ProviderError]
-        if status < 400 and _looks_like_html(body):
+        if status < 400 and looks_like_html(body):
             cls = MalformedResponse
         elif kind == "overloaded_error" or status in (503, 529):
             cls = Overloaded
@@ -301,10 +301,10 @@ class HttpTransport:
         try:
             return json.loads(content)
         except ValueError:
-            if _looks_like_html(content) or "html" in content_type:
-                what = f"an HTML page ({_html_title(content)!r})"
+            if looks_like_html(content) or "html" in content_type:
+                what = f"an HTML page ({html_title(content)!r})"
             else:
-                what = f"a body that is not JSON: {_preview(content)!r}"
+                what = f"a body that is not JSON: {preview(content, self._secrets)!r}"
             raise MalformedResponse(
                 self.provider, redact(f"expected JSON, got {what}", self._secrets), status=200
             ) from None
@@ -349,50 +349,7 @@ class HttpTransport:
             return ProviderTimeout(self.provider, f"nothing received for {read:g}s {when}")
         if mid_stream:
             return ConnectionFailed(self.provider, "the connection broke mid-stream")
-        reason = _reason(error)
+        reason = describe_reason(error, self._secrets)
         if reason == "connection refused":
             return ConnectionRefused(self.provider, reason)
         return ConnectionFailed(self.provider, redact(reason, self._secrets))
-
-
-def _error_message(body: bytes) -> tuple[str, str]:
-    """The upstream's own error message and error type/code, from whatever shape it sent."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        if _looks_like_html(body):
-            return f"an HTML error page ({_html_title(body)!r})", ""
-        return (_preview(body) or "(empty body)"), ""
-    error = data.get("error", data) if isinstance(data, dict) else data
-    if isinstance(error, dict):
-        message = error.get("message") or error.get("detail") or json.dumps(error)[:300]
-        kind = " ".join(str(error.get(key) or "") for key in ("type", "code")).strip()
-        return str(message), kind
-    if isinstance(error, str):
-        return error, ""
-    return json.dumps(data)[:300], ""
-
-
-def _looks_like_html(body: bytes) -> bool:
-    head = body[:256].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
-
-
-def _html_title(body: bytes) -> str:
-    match = re.search(rb"<title[^>]*>(.*?)</title>", body[:4096], re.I | re.S)
-    return match.group(1).decode("utf-8", "replace").strip() if match else "untitled"
-
-
-def _preview(body: bytes) -> str:
-    return body[:200].decode("utf-8", "replace").strip()
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error)
-    if "Connection refused" in text or "ConnectionRefusedError" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "host name not found"
-    if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "the server closed the connection without answering"
-    return text[:300]
