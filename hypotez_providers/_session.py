@@ -19,7 +19,11 @@ _MAX_ORIGINS = 64
 
 
 class ProviderSession(requests.Session):
-    """A :class:`requests.Session` with interruptible connections and a per-origin env cache."""
+    """A :class:`requests.Session` with interruptible connections and a per-origin env cache.
+
+    It never follows a redirect, even for a plugin that sends with ``context.session`` itself:
+    the 3xx answer is returned as it is, so no key or header travels to another origin.
+    """
 
     def __init__(self, pool_size: int) -> None:
         super().__init__()
@@ -59,3 +63,9 @@ class ProviderSession(requests.Session):
                 self._environment[key] = merged
         # Callers may change what they are given: each gets its own copy of the proxies.
         return {**merged, "proxies": dict(merged["proxies"])}
+
+    def resolve_redirects(  # type: ignore[override] # none of the options matter here
+        self, resp: Any, req: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Follow nothing: a provider's credentials stay with the provider's own origin."""
+        return iter(())

@@ -7,7 +7,7 @@ import contextlib
 import pytest
 
 from hypotez_providers import HttpTransport, ProviderError
-from hypotez_providers.testing import FakeOpenAI, closed_port_url
+from hypotez_providers.testing import FakeOpenAI, Fault, closed_port_url
 
 PAYLOAD = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -57,3 +57,20 @@ def test_the_environment_is_read_once_per_transport_and_afresh_by_a_new_one(monk
         transport.close()
         send(url).close()  # a new transport (a new registry) reads it again
         assert len(proxy.requests) == 1
+
+
+def test_a_plugin_sending_with_the_session_itself_is_never_redirected(monkeypatch):
+    with FakeOpenAI() as elsewhere, FakeOpenAI() as upstream:
+        upstream.fail_every_request = Fault(
+            status=307, headers={"Location": elsewhere.url + "/v1/chat/completions"}
+        )
+        transport = HttpTransport("plugin")
+        answer = transport.session.post(
+            upstream.url + "/v1/chat/completions",
+            json=PAYLOAD,
+            headers={"x-api-key": "sk-canary-never-elsewhere-0123456789"},
+            timeout=5,
+        )
+        transport.close()
+    assert answer.status_code == 307
+    assert elsewhere.requests == []
