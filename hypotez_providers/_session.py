@@ -64,8 +64,6 @@ class ProviderSession(requests.Session):
         # Callers may change what they are given: each gets its own copy of the proxies.
         return {**merged, "proxies": dict(merged["proxies"])}
 
-    def resolve_redirects(
-        self, resp: Any, req: Any, *args: Any, **kwargs: Any
-    ) -> Any:
+    def resolve_redirects(self, resp: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
         """Follow nothing: a provider's credentials stay with the provider's own origin."""
         return iter(())

@@ -42,6 +42,8 @@ class ProviderContext:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.timeout,
             secrets=self.secrets,
+            max_line=settings.max_line,
+            max_body=settings.max_body,
         )
 
     def for_attempt(self, watch: Watch) -> ProviderContext:

@@ -9,7 +9,14 @@ from typing import Any
 import requests
 
 from .context import ProviderContext
-from .errors import InvalidInput, PluginFailed, ProviderError, UnknownModel, redact
+from .errors import (
+    InvalidInput,
+    MalformedResponse,
+    PluginFailed,
+    ProviderError,
+    UnknownModel,
+    redact,
+)
 from .messages import Message, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider_info import ProviderInfo
@@ -125,9 +132,19 @@ class Provider:
         except BaseException as error:  # noqa: BLE001 - sorted by _failure
             failure = self._failure(error, context)
         else:
+            # A whole answer is held in memory by whoever asked for it: bound what it adds up to.
+            left = None if stream else context.settings.max_body
             while True:
                 try:
                     chunk = _as_chunk(self.name, next(pieces))
+                    if left is not None:
+                        left -= len(chunk.text)
+                        if left < 0:
+                            raise MalformedResponse(
+                                self.name,
+                                f"the whole answer is over the {context.settings.max_body:,}-"
+                                "character limit (max_body)",
+                            )
                 except StopIteration:
                     return
                 except BaseException as error:  # noqa: BLE001 - sorted by _failure

@@ -45,6 +45,7 @@ from ._settings_secrets import redacted_repr_args
 from ._settings_source import decode, did_you_mean, fields_at, line_of, parse_toml, problem_at
 from .errors import ConfigError
 from .health import HealthPolicy
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LINE
 from .urls import check_base_url
 
 # Not used here since parsing moved to _settings_source; the docs' tests read TOML with it.
@@ -168,6 +169,17 @@ class ProviderSettings(BaseModel):
         None, ge=1, description="Tries per routed call at this provider (default: [retry])."
     )
     retry: RetryPolicy | None = Field(None, description="This provider's own retry policy.")
+    max_line: int = Field(
+        DEFAULT_MAX_LINE,
+        ge=1024,
+        description="Bytes: the longest stream line or event read; past it a MalformedResponse.",
+    )
+    max_body: int = Field(
+        DEFAULT_MAX_BODY,
+        ge=1024,
+        description="Bytes: the largest whole answer read (decoded), or the largest text a "
+        "plugin's whole answer may add up to; past it a MalformedResponse.",
+    )
 
     @property
     def api_key_value(self) -> str | None:

@@ -22,13 +22,19 @@ import pytest
 from hypotez_providers import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_LINE,
+    AllProvidersFailed,
     HttpTransport,
     MalformedResponse,
+    ProviderInfo,
     ProviderTimeout,
     RateLimited,
+    Registry,
+    Router,
     SSEEvent,
+    hookimpl,
 )
 from hypotez_providers._deadline import Watch
+from hypotez_providers.settings import parse_settings
 from hypotez_providers.testing import FakeOpenAI, Fault
 
 MB = 1 << 20
@@ -434,3 +440,57 @@ def test_a_trickled_gzip_stream_is_still_cut_by_the_deadline_watch():
         elapsed = time.monotonic() - started
     transport.close()
     assert elapsed < 0.3 + 0.5
+
+
+class Endless:
+    """A plugin that never stops yielding: a whole answer from it must not take the host down."""
+
+    @hookimpl
+    def provider_info(self):
+        return ProviderInfo(
+            name="endless",
+            url="http://127.0.0.1",
+            models=["m"],
+            supports_stream=True,
+            needs_auth=False,
+        )
+
+    @hookimpl
+    def create_completion(self, model, messages, stream):
+        piece = "x" * 65536
+        while True:
+            yield piece
+
+
+def test_a_plugin_that_never_stops_yielding_is_bounded_on_a_whole_answer():
+    registry = Registry(
+        settings=parse_settings("[providers.endless]\nmax_body = 4194304\n"),
+        load_entry_points=False,
+        environ={},
+    )
+    registry.register(Endless())
+    tracemalloc.start()
+    try:
+        with pytest.raises(AllProvidersFailed) as caught:
+            Router(registry).complete("m", [{"role": "user", "content": "hi"}])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "max_body" in str(caught.value)
+    assert peak < 64 * 1024 * 1024
+
+
+def test_the_limits_are_settable_per_provider_in_the_settings():
+    with FakeOpenAI(path="/api/openai/v1/chat/completions", models=None, reply="y" * 8192) as fake:
+        registry = Registry(
+            settings=parse_settings(
+                "[providers.gravityengine]\nmax_body = 2048\nmax_line = 4096\n"
+            ),
+            environ={"HYPOTEZ_GRAVITYENGINE_BASE_URL": fake.url},
+        )
+        transport = registry.provider("gravityengine").context.transport
+        assert (transport.max_body, transport.max_line) == (2048, 4096)
+        with pytest.raises(AllProvidersFailed) as caught:
+            Router(registry).complete("gpt-3.5-turbo-16k", [{"role": "user", "content": "hi"}])
+        registry.close()
+    assert "max_body" in str(caught.value)
