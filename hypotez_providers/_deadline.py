@@ -43,7 +43,10 @@ class Watch:
 
     ``deadline`` ends the whole call. ``begin_wait(limit)`` starts a wait (for the first chunk,
     or for the next one) that may last ``limit`` seconds; ``end_wait()`` marks progress. Time
-    spent outside a wait (the caller handling a chunk) never counts against ``limit``.
+    spent outside a wait (the caller handling a chunk) never counts against ``limit``. A
+    stream's hot loop, once ``begin_wait`` has set the limit, may restart the same wait by
+    setting ``since`` (``time.monotonic()``) and ``waiting`` directly, and end it by clearing
+    ``waiting``: the reaper reads both when it wakes.
     """
 
     __slots__ = (
@@ -52,12 +55,12 @@ class Watch:
         "_done",
         "_limit",
         "_scheduled",
-        "_since",
         "_timeout_text",
-        "_waiting",
         "deadline",
         "expired",
         "read_timeout",
+        "since",
+        "waiting",
         "what",
     )
 
@@ -69,8 +72,8 @@ class Watch:
         #: The socket's per-read timeout under this watch (a backstop: the clocks cut first).
         self.read_timeout = read_timeout
         self._limit: float | None = None
-        self._since = 0.0
-        self._waiting = False
+        self.since = 0.0
+        self.waiting = False
         self.what = ""
         #: Why the watch fired, once it has: the attempt is over.
         self.expired: str | None = None
@@ -83,18 +86,22 @@ class Watch:
 
     def begin_wait(self, limit: float | None, what: str) -> None:
         """A wait of at most ``limit`` seconds starts now (``what``: for the error message)."""
+        self.since = now = time.monotonic()
+        self.waiting = True
+        if limit == self._limit and what is self.what and self._scheduled is not None:
+            # The next wait of a stream: the reaper's entry is due no later than this wait
+            # ends, and it looks again when it wakes. Nothing to hand over: the hot path.
+            return
         self._limit = limit
         self.what = what
-        self._since = time.monotonic()
-        self._waiting = True
-        due = self._due(self._since)
+        due = self._due(now)
         scheduled = self._scheduled
         if due is not None and (scheduled is None or due < scheduled):
             _reaper.schedule(self, due)
 
     def end_wait(self) -> None:
         """Progress: the wait is over."""
-        self._waiting = False
+        self.waiting = False
 
     def until_deadline(self) -> float | None:
         """Seconds until the call's deadline, or ``None`` without one."""
@@ -116,12 +123,12 @@ class Watch:
     def close(self) -> None:
         """The attempt is over: the reaper forgets this watch."""
         self._done = True
-        self._waiting = False
+        self.waiting = False
 
     def _due(self, now: float) -> float | None:
         due = self.deadline
-        if self._waiting and self._limit is not None:
-            end = self._since + self._limit
+        if self.waiting and self._limit is not None:
+            end = self.since + self._limit
             due = end if due is None else min(due, end)
         return due
 

@@ -134,29 +134,28 @@ class Provider:
         else:
             # A whole answer is held in memory by whoever asked for it: bound what it adds up to.
             left = None if stream else context.settings.max_body
-            while True:
-                try:
-                    chunk = _as_chunk(self.name, next(pieces))
+            at_yield = False  # an exception arriving at our yield is our reader's, not the plugin's
+            name = self.name
+            try:
+                for piece in pieces:
+                    chunk = piece if type(piece) is Chunk else _as_chunk(name, piece)
                     if left is not None:
                         left -= len(chunk.text)
                         if left < 0:
                             raise MalformedResponse(
-                                self.name,
+                                name,
                                 f"the whole answer is over the {context.settings.max_body:,}-"
                                 "character limit (max_body)",
                             )
-                except StopIteration:
-                    return
-                except BaseException as error:  # noqa: BLE001 - sorted by _failure
-                    failure = self._failure(error, context)
-                    _close_quietly(self.name, pieces)
-                    break
-                try:
+                    at_yield = True
                     yield chunk
-                except GeneratorExit:
-                    # Our reader stopped (not the plugin's doing): stop the plugin's answer too.
-                    _close_quietly(self.name, pieces)
-                    raise
+                    at_yield = False
+                return
+            except BaseException as error:  # sorted by _failure below
+                _close_quietly(name, pieces)
+                if at_yield:
+                    raise  # our reader stopped or failed: the plugin's answer stops too
+                failure = self._failure(error, context)
         # Raised outside the handler, so the plugin's own exception (it may hold the key) is
         # neither the cause nor the context of the error the caller sees.
         raise failure

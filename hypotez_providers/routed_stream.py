@@ -10,6 +10,7 @@ text received, behind ``Chunk(rescue="continue")`` marking the splice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -111,16 +112,29 @@ class RoutedStream(Iterator[Chunk]):
         # The attempt was recorded at its first chunk; events skipped later are added at the end.
         answered = len(call.attempts) - 1
         try:
-            chunk = opened.first
-            while chunk is not None:
+            first = opened.first
+            if first is not None:
                 if unsaid:
-                    chunk, unsaid = _drop_unsaid(chunk, unsaid)
-                if carries(chunk):
-                    received.append(chunk.text)
-                    yield chunk
+                    first, unsaid = _drop_unsaid(first, unsaid)
+                if carries(first):
+                    received.append(first.text)
+                    yield first
+                keep = received.append
+                monotonic = time.monotonic
                 watch.begin_wait(idle, _IDLE)
-                chunk = next(rest, None)
-                watch.end_wait()
+                for chunk in rest:
+                    # The hot path, once per chunk: the wait ends, the caller's time is its own.
+                    watch.waiting = False
+                    if watch.expired is not None:
+                        raise watch.error(name)
+                    if unsaid:
+                        chunk, unsaid = _drop_unsaid(chunk, unsaid)
+                    if chunk.text or chunk.finish_reason or chunk.usage:
+                        keep(chunk.text)
+                        yield chunk
+                    watch.since = monotonic()
+                    watch.waiting = True
+                watch.waiting = False
                 if watch.expired is not None:
                     raise watch.error(name)
             skipped = opened.context.stats.malformed_events
