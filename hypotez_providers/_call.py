@@ -20,6 +20,7 @@ from ._deadline import Watch, watched_request
 from .context import ProviderContext
 from .errors import InvalidInput, ProviderError, ProviderTimeout, Routing
 from .health import CircuitBreaker, Permit, Standing
+from .messages import needs_images
 from .options import CompletionOptions
 from .redaction import logger_for
 from .registry import Registry
@@ -66,6 +67,18 @@ def check_seconds(name: str, value: Any) -> float | None:
             f"{name} must be a positive, finite number of seconds, got {value!r}", field=name
         )
     return float(value)
+
+
+def needs_of(messages: list[dict[str, Any]], options: CompletionOptions) -> frozenset[str]:
+    """The capabilities a request needs beyond plain text (names of :class:`Capabilities`)."""
+    needs = set()
+    if options.wants_tools:
+        needs.add("tools")
+    if options.wants_structure:
+        needs.add("structured_output")
+    if needs_images(messages):
+        needs.add("images")
+    return frozenset(needs)
 
 
 def routing_for(error: ProviderError, waited: float, policy: RetryPolicy) -> Routing:
@@ -121,6 +134,8 @@ class RoutedCall:
         self.rescuing: Rescue | None = None
         #: What the last failure asked for (read by the retry predicate right after it).
         self.decision = Routing.NEXT
+        #: The capabilities a candidate needs to serve this request (tools, images, ...).
+        self.needs = needs_of(messages, options)
 
     # -- the candidate loop ----------------------------------------------------------------
 
@@ -159,10 +174,17 @@ class RoutedCall:
             ranks = [_RANK[standing(candidate.provider.name)] for candidate in candidates]
             if any(ranks):
                 ordered = [candidates[i] for i in sorted(range(len(ranks)), key=ranks.__getitem__)]
+        needs = self.needs
         for candidate in ordered:
             if self.deadline is not None and self.clock() >= self.deadline:
                 self.skip(candidate, "the call's deadline had passed")
                 continue
+            if needs:
+                info = candidate.provider.info
+                missing = info.capabilities_for(candidate.model).missing(needs)
+                if missing:
+                    self.skip(candidate, f"cannot serve this request: no {', '.join(missing)}")
+                    continue
             permit = self.breaker.admit(candidate.provider.name)
             if permit is None:
                 self.skip(candidate, _OPEN)

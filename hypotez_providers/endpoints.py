@@ -50,7 +50,12 @@ class EndpointProvider:
             url=endpoint.base_url,
             models=endpoint.models,
             supports_stream=endpoint.supports_stream,
-            capabilities=Capabilities(prefill=endpoint.prefill),
+            capabilities=Capabilities(
+                tools=endpoint.tools,
+                structured_output=endpoint.structured_output,
+                images=endpoint.images,
+                prefill=endpoint.prefill,
+            ),
             needs_auth=bool(endpoint.api_key or endpoint.api_key_env),
             api_key_env=endpoint.api_key_env,
         )

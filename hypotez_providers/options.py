@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidInput
+from .tools import NamedToolChoice, ResponseFormat, Tool, ToolChoice
 from .validation import FieldProblem, invalid_input_from, json_problem
 
 #: Request fields the library sets from the call itself; ``extra`` may not name them.
@@ -34,7 +35,45 @@ class CompletionOptions(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     seed: int | None = None
+    tools: tuple[Tool, ...] | None = Field(
+        None, description="Functions the model may call (OpenAI's shape)."
+    )
+    tool_choice: ToolChoice | None = Field(
+        None, description="'auto', 'none', 'required', or one named function."
+    )
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = Field(
+        None, description="Ask for JSON: {'type': 'json_object'} or a json_schema."
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tool_choice_fits_the_tools(self) -> CompletionOptions:
+        choice = self.tool_choice
+        if choice is None or choice == "none":
+            return self
+        names = [tool.function.name for tool in self.tools or ()]
+        if not names:
+            raise FieldProblem("tool_choice", "tool_choice: there are no tools to choose from")
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise FieldProblem(
+                "tool_choice",
+                f"tool_choice: names {choice.function.name!r}, which is not one of the tools "
+                f"({', '.join(names)})",
+            )
+        if len(set(names)) != len(names):
+            raise FieldProblem("tools", "tools: two tools have the same name")
+        return self
+
+    @property
+    def wants_tools(self) -> bool:
+        """Whether the request offers tools (and does not forbid their use)."""
+        return bool(self.tools) and self.tool_choice != "none"
+
+    @property
+    def wants_structure(self) -> bool:
+        """Whether the request asks for a JSON answer."""
+        return self.response_format is not None and self.response_format.structured
 
     @field_validator("extra", mode="before")
     @classmethod
@@ -55,8 +94,16 @@ class CompletionOptions(BaseModel):
         return extra
 
     def wire(self) -> dict[str, Any]:
-        """The options that were set, as request fields, with ``extra`` merged in last."""
-        fields = {name: value for name, value in self if value is not None and name != "extra"}
+        """The options that were set, as request fields (OpenAI's shapes), ``extra`` last."""
+        fields: dict[str, Any] = {}
+        for name, value in self:
+            if value is None or name == "extra":
+                continue
+            if name == "tools":
+                value = [tool.model_dump(exclude_none=True) for tool in value]
+            elif isinstance(value, BaseModel):
+                value = value.model_dump(exclude_none=True, by_alias=True)
+            fields[name] = value
         fields.update(self.extra)
         return fields
 

@@ -14,16 +14,25 @@ _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
 class Capabilities(BaseModel):
-    """What a provider can do beyond plain text in, text out.
+    """What a provider (or one of its models) can do beyond plain text in, text out.
 
-    ``prefill``: it continues an answer from a final assistant message (assistant prefill), so
-    the router may ask it to finish a stream another provider broke off
-    (``rescue="continue"``).
+    The router sends a request only to candidates that can serve it: ``tools`` for a request
+    offering tools, ``structured_output`` for a ``response_format`` asking for JSON, ``images``
+    for a message with an image part. ``prefill``: it continues an answer from a final
+    assistant message, so it may finish a stream another provider broke off
+    (``rescue="continue"``). All default to false: a plugin declares what it supports.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    tools: bool = Field(False, description="Takes tools and answers with tool calls.")
+    structured_output: bool = Field(False, description="Answers JSON, to a schema if asked.")
+    images: bool = Field(False, description="Takes image parts in messages.")
     prefill: bool = Field(False, description="Continues from a final assistant message.")
+
+    def missing(self, needs: frozenset[str]) -> list[str]:
+        """Which of ``needs`` (capability names) these capabilities lack."""
+        return [need for need in sorted(needs) if not getattr(self, need)]
 
 
 class ProviderInfo(BaseModel):
@@ -46,6 +55,9 @@ class ProviderInfo(BaseModel):
     )
     capabilities: Capabilities = Field(
         default_factory=Capabilities, description="What it supports beyond plain text."
+    )
+    model_capabilities: dict[str, Capabilities] = Field(
+        default_factory=dict, description="Per model, where a model differs from the provider."
     )
     params: tuple[str, ...] = Field(
         (), description="Arguments its completion hook accepts, as 'name: type' (derived)."
@@ -79,6 +91,10 @@ class ProviderInfo(BaseModel):
         if any(not model.strip() for model in models):
             raise ValueError("model names must not be empty")
         return models
+
+    def capabilities_for(self, model: str) -> Capabilities:
+        """The capabilities of ``model``: its own entry if declared, else the provider's."""
+        return self.model_capabilities.get(model, self.capabilities)
 
     @property
     def params_text(self) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from .tools import ToolCall, ToolCallAssembler, ToolCallDelta
 
 
 class Usage(BaseModel):
@@ -27,6 +29,9 @@ class Chunk(BaseModel):
     ``rescue`` marks a routed stream's rescue point (see ``docs/routing.md``), on a text-less
     chunk: ``"restart"`` says *discard all text received so far*, the answer starts again from
     ``provider``; ``"continue"`` says the text so far stands and ``provider`` continues it.
+
+    Tool calls stream as ``tool_call_deltas`` (pieces, by index, to render progress); the chunk
+    that ends them carries the assembled ``tool_calls`` (to act on whole calls).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -37,6 +42,8 @@ class Chunk(BaseModel):
     model: str | None = None
     rescue: Literal["restart", "continue"] | None = None
     provider: str | None = None
+    tool_call_deltas: tuple[ToolCallDelta, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class Attempt(BaseModel):
@@ -87,7 +94,19 @@ class Completion(BaseModel):
     provider: str
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
     attempts: tuple[Attempt, ...] = ()
+
+    def message(self) -> dict[str, Any]:
+        """The answer as the assistant message to add to the conversation (tool calls included).
+
+        Send it back with a ``{"role": "tool", "tool_call_id": ..., "content": ...}`` message per
+        call to get the final answer, from this provider or any other.
+        """
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [call.wire() for call in self.tool_calls]
+        return message
 
     @classmethod
     def from_chunks(
@@ -100,24 +119,35 @@ class Completion(BaseModel):
     ) -> Completion:
         """Assemble the chunks of one answer; the last finish reason, usage and model win.
 
-        A ``rescue="restart"`` chunk drops what came before it, as a caller must.
+        A ``rescue="restart"`` chunk drops what came before it, as a caller must. Tool calls
+        are the assembled ones chunks carry, else they are put together from the deltas.
         """
         texts: list[str] = []
         finish_reason: str | None = None
         usage: Usage | None = None
+        calls: list[ToolCall] = []
+        pieces = ToolCallAssembler()
         for chunk in chunks:
             if chunk.rescue == "restart":
                 texts.clear()  # the caller was told to discard the text so far
                 finish_reason = usage = None
+                calls.clear()
+                pieces = ToolCallAssembler()
             texts.append(chunk.text)
             finish_reason = chunk.finish_reason or finish_reason
             usage = chunk.usage or usage
             model = chunk.model or model
+            calls.extend(chunk.tool_calls)
+            for delta in chunk.tool_call_deltas:
+                pieces.add(delta)
+        if not calls and pieces:
+            calls.extend(pieces.finish())
         return cls(
             text="".join(texts),
             model=model,
             provider=provider,
             finish_reason=finish_reason,
             usage=usage,
+            tool_calls=tuple(calls),
             attempts=attempts,
         )

@@ -37,8 +37,15 @@ class _Opened:
 
 
 def carries(chunk: Chunk) -> bool:
-    """Whether a chunk is progress (text, a finish reason, usage), not an empty delta."""
-    return bool(chunk.text or chunk.finish_reason or chunk.usage or chunk.rescue)
+    """Whether a chunk is progress (text, a finish reason, usage, tool calls), not empty."""
+    return bool(
+        chunk.text
+        or chunk.finish_reason
+        or chunk.usage
+        or chunk.rescue
+        or chunk.tool_call_deltas
+        or chunk.tool_calls
+    )
 
 
 class RoutedStream(Iterator[Chunk]):
@@ -129,7 +136,7 @@ class RoutedStream(Iterator[Chunk]):
                         raise watch.error(name)
                     if unsaid:
                         chunk, unsaid = _drop_unsaid(chunk, unsaid)
-                    if chunk.text or chunk.finish_reason or chunk.usage:
+                    if chunk.text or chunk.finish_reason or chunk.usage or carries(chunk):
                         keep(chunk.text)
                         yield chunk
                     watch.since = monotonic()

@@ -212,6 +212,11 @@ class EndpointSettings(BaseModel):
         description="The server continues a final assistant message (vLLM, llama.cpp): a "
         "broken stream may be continued here (rescue='continue').",
     )
+    tools: bool = Field(False, description="The server takes tools and answers tool calls.")
+    structured_output: bool = Field(
+        False, description="The server honours response_format (JSON, JSON schema)."
+    )
+    images: bool = Field(False, description="The server takes image parts.")
     timeout: float = Field(60.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     connect_timeout: float = Field(10.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 

@@ -12,19 +12,28 @@ def test_valid_messages_become_plain_dictionaries():
                 "role": "user",
                 "content": [
                     {"type": "text", "text": "look"},
-                    {"type": "image_url", "image_url": {"url": "data:x"}},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
+                    },
                 ],
             },
         ]
     )
     assert result[0] == {"role": "system", "content": "Be brief."}
     assert result[1] == {"role": "user", "content": "Hi"}
-    assert result[2]["content"][1] == {"type": "image_url", "image_url": {"url": "data:x"}}
+    assert result[2]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
+    }
 
 
 @pytest.mark.parametrize("role", ["system", "user", "assistant", "tool", "developer"])
 def test_every_documented_role_is_accepted(role):
-    assert validate_messages([{"role": role, "content": "x"}])[0]["role"] == role
+    message = {"role": role, "content": "x"}
+    if role == "tool":
+        message["tool_call_id"] = "call_1"  # a tool message answers one call
+    assert validate_messages([message])[0]["role"] == role
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,8 @@ def provider_info() -> ProviderInfo:
         needs_auth=True,
         api_key_env="ANTHROPIC_API_KEY",
         # The Messages API continues a final assistant message: a broken stream can be resumed.
-        capabilities=Capabilities(prefill=True),
+        # Tools and structured output are not mapped to the Messages API yet: not declared.
+        capabilities=Capabilities(images=True, prefill=True),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hypotez_providers import (
+    Capabilities,
     Chunk,
     CompletionOptions,
     ProviderContext,
@@ -29,6 +30,8 @@ def provider_info() -> ProviderInfo:
         models=("gpt-3.5-turbo-16k", "gpt-3.5-turbo-0613"),
         supports_stream=True,
         needs_auth=False,
+        # OpenAI's chat format passes through: tools and JSON answers, as gpt-3.5 takes them.
+        capabilities=Capabilities(tools=True, structured_output=True),
     )
 
 

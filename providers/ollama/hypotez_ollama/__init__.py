@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hypotez_providers import (
+    Capabilities,
     Chunk,
     CompletionOptions,
     MalformedResponse,
@@ -57,6 +58,8 @@ def provider_info() -> ProviderInfo:
         models=MODELS,
         supports_stream=True,
         needs_auth=False,
+        # Images travel as base64; tools and format schemas are not mapped yet.
+        capabilities=Capabilities(images=True),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hypotez_providers import (
+    Capabilities,
     Chunk,
     CompletionOptions,
     ProviderContext,
@@ -45,6 +46,9 @@ def provider_info() -> ProviderInfo:
         needs_auth=True,
         api_key_env="OPENAI_API_KEY",
         settings_keys=("organization", "project"),
+        capabilities=Capabilities(tools=True, structured_output=True, images=True),
+        # o-series reasoning models take no images (and o3-mini nothing but text).
+        model_capabilities={"o4-mini": Capabilities(tools=True, structured_output=True)},
     )
 
 
