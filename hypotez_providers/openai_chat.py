@@ -21,6 +21,7 @@ from .options import CompletionOptions
 from .results import Chunk, Usage
 from .sse import SSEEvent
 from .tolerance import StreamStats, skip_malformed, truncated_stream
+from .tools import ToolCall, ToolCallAssembler, ToolCallDelta
 from .urls import join_url
 
 DONE = "[DONE]"
@@ -97,19 +98,32 @@ def chat_completion(
 
 
 def parse_response(provider: str, body: Any) -> Chunk:
-    """The one chunk of a non-streamed answer: its text, finish reason, usage and model."""
+    """The one chunk of a non-streamed answer: its text, tool calls, finish reason, usage, model.
+
+    A tool-calling answer has ``message.tool_calls`` and usually null content; its finish
+    reason is ``"tool_calls"`` (also when the upstream said ``"stop"``, as OpenAI does for a
+    forced ``tool_choice``), so a caller tests one value.
+    """
     try:
         choice = body["choices"][0]
-        text = choice["message"].get("content") or ""
+        message = choice["message"]
+        text = message.get("content") or ""
+        raw_calls = message.get("tool_calls")
     except (KeyError, IndexError, TypeError, AttributeError):
         raise MalformedResponse(
             provider, f"answer has no choices[0].message: {json.dumps(body)[:200]}", status=200
         ) from None
+    finish_reason = choice.get("finish_reason")
+    calls: tuple[ToolCall, ...] = ()
+    if raw_calls:
+        calls = _tool_calls(provider, raw_calls)
+        finish_reason = _calls_reason(finish_reason)
     return Chunk(
         text=text,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=finish_reason,
         usage=_usage(body.get("usage")),
         model=body.get("model"),
+        tool_calls=calls,
     )
 
 
@@ -118,6 +132,10 @@ def parse_stream(
 ) -> Iterator[Chunk]:
     """Turn a chat-completions event stream into chunks; stop at ``[DONE]``.
 
+    Streamed tool calls (``delta.tool_calls``, pieces by index: id and name first, arguments
+    cut anywhere) come out as ``Chunk.tool_call_deltas`` as they arrive; the chunk with the
+    finish reason also carries the assembled ``tool_calls`` and says ``"tool_calls"``.
+
     An ``error`` object in the stream raises the matching transient error. An event whose data
     is not a JSON object is skipped and counted in ``stats`` (:func:`skip_malformed`), unless
     too many come in a row. A stream that ends with neither ``[DONE]`` nor a finish reason
@@ -125,6 +143,7 @@ def parse_stream(
     """
     finished = False
     in_a_row = skipped = 0
+    calls: ToolCallAssembler | None = None
     for event in events:
         data = event.data
         if data == DONE:
@@ -145,13 +164,35 @@ def parse_stream(
         choices = obj.get("choices")
         text = ""
         finish_reason = None
+        pieces = None
         if choices:
             choice = choices[0]
             delta = choice.get("delta") or {}
             text = delta.get("content") or ""
             finish_reason = choice.get("finish_reason")
+            pieces = delta.get("tool_calls")
         usage = obj.get("usage")
-        if text or finish_reason or usage:
+        if pieces or (calls and finish_reason):
+            # Tool calls are rare next to text: their work stays off the plain-text path.
+            if calls is None:
+                calls = ToolCallAssembler()
+            deltas = _tool_call_deltas(provider, pieces) if pieces else ()
+            for piece in deltas:
+                calls.add(piece)
+            assembled: tuple[ToolCall, ...] = ()
+            if finish_reason and calls:
+                assembled = calls.finish()
+                finish_reason = _calls_reason(finish_reason)
+            finished = finished or finish_reason is not None
+            yield Chunk(
+                text=text,
+                finish_reason=finish_reason,
+                usage=_usage(usage),
+                model=obj.get("model"),
+                tool_call_deltas=deltas,
+                tool_calls=assembled,
+            )
+        elif text or finish_reason or usage:
             finished = finished or finish_reason is not None
             yield Chunk(
                 text=text, finish_reason=finish_reason, usage=_usage(usage), model=obj.get("model")
@@ -172,6 +213,60 @@ def stream_error(provider: str, error: Any) -> ProviderError:
     if "rate_limit" in kind:
         return RateLimited(provider, message)
     return ServerError(provider, f"error event mid-stream: {message}")
+
+
+def _calls_reason(reason: Any) -> Any:
+    # OpenAI says "stop" after a call it was forced to make (a named tool_choice); "length"
+    # (arguments cut short) and "content_filter" stay, as the caller must know them.
+    return "tool_calls" if reason in (None, "stop") else reason
+
+
+def _tool_calls(provider: str, raw: Any) -> tuple[ToolCall, ...]:
+    """``message.tool_calls`` of a whole answer, as :class:`ToolCall` objects."""
+    try:
+        return tuple(
+            ToolCall(
+                id=call.get("id") or f"call_{index}",
+                name=call["function"]["name"],
+                arguments=_arguments(call["function"].get("arguments")) or "{}",
+            )
+            for index, call in enumerate(raw)
+        )
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise MalformedResponse(
+            provider, f"answer has a malformed tool call: {json.dumps(raw)[:200]}", status=200
+        ) from None
+
+
+def _tool_call_deltas(provider: str, raw: Any) -> tuple[ToolCallDelta, ...]:
+    """A stream event's ``delta.tool_calls`` pieces, as :class:`ToolCallDelta` objects."""
+    try:
+        deltas = []
+        for position, piece in enumerate(raw):
+            function = piece.get("function") or {}
+            index = piece.get("index", position)
+            deltas.append(
+                ToolCallDelta(
+                    index=index,
+                    id=piece.get("id"),
+                    name=function.get("name"),
+                    arguments=_arguments(function.get("arguments")),
+                )
+            )
+        return tuple(deltas)
+    except (TypeError, AttributeError, ValueError):
+        raise MalformedResponse(
+            provider, f"stream has a malformed tool call piece: {json.dumps(raw)[:200]}"
+        ) from None
+
+
+def _arguments(raw: Any) -> str:
+    # OpenAI sends a JSON string; a few compatible servers send the object itself.
+    if raw is None:
+        return ""
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw)
 
 
 def _usage(raw: Any) -> Usage | None:

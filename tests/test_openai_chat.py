@@ -204,3 +204,112 @@ def test_over_http_a_broken_last_event_is_a_truncated_answer(upstream):
     serve_events(upstream, piece("Hel"), b"{oops")
     with pytest.raises(MalformedResponse, match=r"truncated \(1 undecodable event was skipped\)"):
         list(keyed(upstream).stream("gpt-4o-mini", MESSAGES))
+
+
+# -- tool calls ------------------------------------------------------------------------------
+
+
+def tool_event(pieces, finish=None, content=None):
+    delta = {"tool_calls": pieces}
+    if content is not None:
+        delta["content"] = content
+    return SSEEvent(json.dumps({"choices": [{"delta": delta, "finish_reason": finish}]}))
+
+
+def call_body(calls, finish="tool_calls", content=None):
+    message = {"role": "assistant", "content": content, "tool_calls": calls}
+    return {"model": "m", "choices": [{"message": message, "finish_reason": finish}]}
+
+
+WEATHER_CALL = {
+    "id": "call_a",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}
+
+
+def test_a_whole_answer_with_tool_calls_and_null_content_is_parsed():
+    chunk = openai_chat.parse_response("p", call_body([WEATHER_CALL]))
+    assert chunk.text == "" and chunk.finish_reason == "tool_calls"
+    assert [(c.id, c.name, c.arguments) for c in chunk.tool_calls] == [
+        ("call_a", "get_weather", '{"city": "Paris"}')
+    ]
+    assert chunk.tool_calls[0].parsed == {"city": "Paris"}
+
+
+def test_a_forced_call_that_says_stop_finishes_with_tool_calls_but_length_stays():
+    assert openai_chat.parse_response("p", call_body([WEATHER_CALL], "stop")).finish_reason == (
+        "tool_calls"
+    )
+    assert openai_chat.parse_response("p", call_body([WEATHER_CALL], "length")).finish_reason == (
+        "length"
+    )
+
+
+def test_arguments_sent_as_an_object_by_a_compatible_server_become_json_text():
+    call = {"id": "c", "function": {"name": "f", "arguments": {"x": 1}}}
+    (parsed,) = openai_chat.parse_response("p", call_body([call])).tool_calls
+    assert json.loads(parsed.arguments) == {"x": 1}
+
+
+def test_a_malformed_tool_call_is_a_malformed_response():
+    with pytest.raises(MalformedResponse, match="malformed tool call"):
+        openai_chat.parse_response("p", call_body([{"id": "c", "function": {}}]))
+
+
+def test_streamed_tool_call_pieces_become_deltas_and_the_finish_chunk_carries_the_calls():
+    events = [
+        tool_event(
+            [
+                {
+                    "index": 0,
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": ""},
+                }
+            ]
+        ),
+        tool_event([{"index": 0, "function": {"arguments": '{"ci'}}]),
+        tool_event([{"index": 0, "function": {"arguments": 'ty": "Paris"}'}}]),
+        SSEEvent('{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}'),
+        SSEEvent("[DONE]"),
+    ]
+    chunks = list(openai_chat.parse_stream("p", events))
+    assert [[(d.index, d.id, d.name, d.arguments) for d in c.tool_call_deltas] for c in chunks] == [
+        [(0, "call_a", "f", "")],
+        [(0, None, None, '{"ci')],
+        [(0, None, None, 'ty": "Paris"}')],
+        [],
+    ]
+    assert [c.tool_calls for c in chunks[:-1]] == [(), (), ()]
+    (call,) = chunks[-1].tool_calls
+    assert (call.id, call.name, call.parsed) == ("call_a", "f", {"city": "Paris"})
+
+
+def test_a_chunk_may_carry_text_tool_deltas_and_the_finish_reason_together():
+    events = [
+        tool_event(
+            [{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}],
+            finish="stop",
+            content="Let me check.",
+        )
+    ]
+    (chunk,) = openai_chat.parse_stream("p", events)
+    assert chunk.text == "Let me check." and chunk.finish_reason == "tool_calls"
+    assert len(chunk.tool_call_deltas) == 1 and chunk.tool_calls[0].name == "f"
+
+
+def test_a_usage_chunk_after_the_tool_calls_carries_no_calls_again():
+    events = [
+        tool_event([{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}]),
+        SSEEvent('{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}'),
+        SSEEvent('{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}'),
+    ]
+    chunks = list(openai_chat.parse_stream("p", events))
+    assert [len(c.tool_calls) for c in chunks] == [0, 1, 0]
+    assert chunks[-1].usage == Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
+
+
+def test_a_malformed_tool_call_piece_in_a_stream_is_a_malformed_response():
+    with pytest.raises(MalformedResponse, match="malformed tool call piece"):
+        list(openai_chat.parse_stream("p", [tool_event(["not an object"])]))
