@@ -6,9 +6,10 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _openai_tools as tools
 from .faults import Fault, StreamEvents
 from .prefill import continue_reply, prefill_text
 from .server import FakeUpstream, RecordedRequest, Responder
@@ -42,6 +43,17 @@ class FakeOpenAI(FakeUpstream):
     A stream fault counting more chunks than there are pieces applies after the last piece.
     Like the real API, a final assistant message is not continued: the answer is the whole
     reply anyway. With ``continues_prefill``, it is continued as :class:`FakeAnthropic` does.
+
+    Tools: with ``tool_calls`` (``[{"name": ..., "arguments": '{"city": "Paris"}'}, ...]``) a
+    request offering tools (``tool_choice`` not ``"none"``) is answered with those calls, ids
+    ``call_fake1``, ``call_fake2``, ...: whole (``message.tool_calls``, null content, finish
+    reason ``"tool_calls"``, or ``"stop"`` for a named ``tool_choice`` as the real API says),
+    or streamed as ``delta.tool_calls`` pieces, each call's arguments
+    ``tool_argument_pieces`` characters at a time (tokens cut), parallel calls interleaved by
+    index. A request whose last message is a tool result gets ``reply``. With ``json_reply``,
+    a request whose ``response_format`` asks for JSON gets that object as its JSON text.
+    Tools, tool results that do not answer a call, and ``response_format`` are refused with
+    the real API's 400 errors.
     """
 
     def __init__(
@@ -54,6 +66,9 @@ class FakeOpenAI(FakeUpstream):
         pieces: Sequence[str] | None = None,
         chunk_count: int | None = None,
         continues_prefill: bool = False,
+        tool_calls: Sequence[Mapping[str, str]] | None = None,
+        tool_argument_pieces: int = 3,
+        json_reply: Any = None,
     ) -> None:
         super().__init__()
         self.path = path
@@ -63,7 +78,11 @@ class FakeOpenAI(FakeUpstream):
         self.pieces = list(pieces) if pieces is not None else None
         self.chunk_count = chunk_count
         self.continues_prefill = continues_prefill
+        self.tool_calls = [dict(call) for call in tool_calls or ()]
+        self.tool_argument_pieces = max(1, tool_argument_pieces)
+        self.json_reply = json_reply
         self._ids = itertools.count(1)
+        self._call_ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
         """OpenAI's error object for an injected status."""
@@ -81,6 +100,10 @@ class FakeOpenAI(FakeUpstream):
             return
         payload = request.json
         model = payload["model"]
+        calls = tools.calls_to_make(payload, self.tool_calls)
+        if calls:
+            self._call_tools(responder, fault, payload, calls)
+            return
         pieces = self._pieces_for(payload)
         prefill = prefill_text(payload["messages"]) if self.continues_prefill else None
         if prefill is not None:
@@ -151,6 +174,13 @@ class FakeOpenAI(FakeUpstream):
                     param=name,
                     code="integer_below_min_value",
                 )
+        problem = (
+            tools.tools_problem(payload)
+            or tools.conversation_problem(payload["messages"])
+            or tools.format_problem(payload)
+        )
+        if problem is not None:
+            return problem
         if self.models is not None and payload["model"] not in self.models:
             return 404, _error(
                 f"The model `{payload['model']}` does not exist or you do not have access to it.",
@@ -162,9 +192,44 @@ class FakeOpenAI(FakeUpstream):
     def _pieces_for(self, payload: dict[str, Any]) -> list[str]:
         if self.chunk_count is not None:
             return ["tok "] * self.chunk_count
+        if self.json_reply is not None and tools.wants_json(payload):
+            text = json.dumps(self.json_reply)
+            return [text[start : start + 8] for start in range(0, len(text), 8)]
         if self.pieces is not None:
             return list(self.pieces)
         return re.findall(r"\s*\S+", self.reply) or [self.reply]
+
+    def _call_tools(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        payload: dict[str, Any],
+        calls: list[dict[str, str]],
+    ) -> None:
+        ident = f"chatcmpl-fake{next(self._ids)}"
+        ids = [f"call_fake{next(self._call_ids)}" for _ in calls]
+        # The real API ends a call it was forced to make (a named tool_choice) with "stop".
+        reason = "stop" if isinstance(payload.get("tool_choice"), dict) else "tool_calls"
+        model = payload["model"]
+        if not payload.get("stream"):
+            usage = _usage(payload["messages"], sum(len(c["arguments"]) for c in calls))
+            answer = _completion(ident, model, "", reason, usage)
+            answer["choices"][0]["message"] = tools.whole_message(ids, calls)
+            self.send_whole(responder, fault, answer, _BROKEN_BODY)
+            return
+        deltas = tools.streamed_deltas(ids, calls, self.tool_argument_pieces)
+        usage = _usage(payload["messages"], len(deltas))
+        options = payload.get("stream_options") or {}
+        self._stream(
+            responder,
+            fault,
+            ident,
+            model,
+            [],
+            reason,
+            usage if options.get("include_usage") else None,
+            deltas=deltas,
+        )
 
     def _stream(
         self,
@@ -175,6 +240,8 @@ class FakeOpenAI(FakeUpstream):
         pieces: list[str],
         reason: str,
         usage: dict[str, int] | None,
+        *,
+        deltas: list[dict[str, Any]] | None = None,
     ) -> None:
         created = int(time.time())
         with_usage = usage is not None
@@ -195,7 +262,16 @@ class FakeOpenAI(FakeUpstream):
             return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
         responder.start_stream("text/event-stream; charset=utf-8")
-        responder.write_chunk(event({"role": "assistant", "content": "", "refusal": None}))
+        if deltas:
+            # The first piece of a tool-calling answer comes with the role, content null.
+            first, *rest = deltas
+            responder.write_chunk(
+                event({"role": "assistant", "content": None, **first, "refusal": None})
+            )
+            encoded = [event(delta) for delta in rest]
+        else:
+            responder.write_chunk(event({"role": "assistant", "content": "", "refusal": None}))
+            encoded = self._encoded(event, pieces)
         events = StreamEvents(
             error=_MID_STREAM_ERROR,
             malformed=_MALFORMED_EVENT,
@@ -203,7 +279,7 @@ class FakeOpenAI(FakeUpstream):
             ping=_COMMENT,
             empty_delta=event({"content": ""}),
         )
-        if not self.stream_content(responder, fault, self._encoded(event, pieces), events):
+        if not self.stream_content(responder, fault, encoded, events):
             return
         responder.write_chunk(event({}, reason))
         if usage is not None:
@@ -254,8 +330,7 @@ def _json_type(kind: type) -> str:
     return _JSON_TYPES.get(kind, "a value")
 
 
-def _error(message: str, kind: str, *, param: str | None = None, code: str | None = None) -> Any:
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+_error = tools.error
 
 
 def _completion(ident: str, model: str, text: str, reason: str, usage: dict[str, int]) -> Any:
