@@ -49,10 +49,12 @@ class CompletionOptions(BaseModel):
 
     @model_validator(mode="after")
     def _tool_choice_fits_the_tools(self) -> CompletionOptions:
+        names = [tool.function.name for tool in self.tools or ()]
+        if len(set(names)) != len(names):
+            raise FieldProblem("tools", "tools: two tools have the same name; names must differ")
         choice = self.tool_choice
         if choice is None or choice == "none":
             return self
-        names = [tool.function.name for tool in self.tools or ()]
         if not names:
             raise FieldProblem("tool_choice", "tool_choice: there are no tools to choose from")
         if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
@@ -61,8 +63,6 @@ class CompletionOptions(BaseModel):
                 f"tool_choice: names {choice.function.name!r}, which is not one of the tools "
                 f"({', '.join(names)})",
             )
-        if len(set(names)) != len(names):
-            raise FieldProblem("tools", "tools: two tools have the same name")
         return self
 
     @property

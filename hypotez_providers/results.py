@@ -106,6 +106,8 @@ class Completion(BaseModel):
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.tool_calls:
             message["tool_calls"] = [call.wire() for call in self.tool_calls]
+            if not self.text:
+                message["content"] = None  # as the vendors write a message that only calls
         return message
 
     @classmethod

@@ -169,7 +169,8 @@ class ToolCallAssembler:
             call = self._calls[delta.index] = [None, None, []]
         if delta.id:
             call[0] = delta.id
-        if delta.name:
+        if delta.name and delta.name != call[1]:
+            # OpenAI sends the name once; some compatible servers repeat it in every piece.
             call[1] = delta.name if call[1] is None else call[1] + delta.name
         if delta.arguments:
             call[2].append(delta.arguments)

@@ -266,3 +266,19 @@ def test_tool_options_travel_in_openais_request_shapes():
         "parallel_tool_calls": False,
         "response_format": JSON_SCHEMA,
     }
+
+
+def test_two_tools_with_one_name_are_refused():
+    with pytest.raises(InvalidInput) as caught:
+        validate_options({"tools": [TOOLS[0], TOOLS[0]]})
+    assert caught.value.field == "tools" and "same name" in str(caught.value)
+
+
+def test_a_name_repeated_in_every_piece_is_not_doubled():
+    from hypotez_providers.tools import ToolCallAssembler, ToolCallDelta
+
+    pieces = ToolCallAssembler()
+    pieces.add(ToolCallDelta(index=0, id="c1", name="get_weather", arguments='{"ci'))
+    pieces.add(ToolCallDelta(index=0, name="get_weather", arguments='ty": "Paris"}'))
+    (call,) = pieces.finish()
+    assert (call.name, call.parsed) == ("get_weather", {"city": "Paris"})
