@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from . import _ollama_tools as tools
 from .faults import Fault, StreamEvents
 from .prefill import continue_reply, prefill_text
 from .server import FakeUpstream, RecordedRequest, Responder
@@ -41,6 +43,16 @@ class FakeOllama(FakeUpstream):
     broken JSON line. On a whole answer ``malformed`` breaks the body. A final assistant
     message is not continued (the answer is the whole reply) unless ``continues_prefill``,
     then it is, as :class:`FakeAnthropic` does.
+
+    Tools: with ``tool_calls`` (``[{"name": ..., "arguments": '{"city": "Paris"}'}, ...]``) a
+    request offering those functions in ``tools`` is answered with them in
+    ``message.tool_calls``, arguments as JSON objects, ids ``call_00000001``, ... as current
+    Ollama sends (``call_ids=False``: none, as older servers): whole, or streamed as one line
+    before the ``done`` line, whose ``done_reason`` is ``"stop"``, as Ollama says. A request
+    whose last message is a tool result gets ``reply``. With ``json_reply``, a request with a
+    ``format`` ("json" or a schema) gets that object as its JSON text. ``tools`` and
+    ``tool_calls`` its JSON decoder cannot read, and a ``format`` that is neither, are refused
+    with Ollama's errors.
     """
 
     def __init__(
@@ -50,12 +62,19 @@ class FakeOllama(FakeUpstream):
         reply: str = "Hello! How can I help you today?",
         pieces: Sequence[str] | None = None,
         continues_prefill: bool = False,
+        tool_calls: Sequence[Mapping[str, str]] | None = None,
+        call_ids: bool = True,
+        json_reply: Any = None,
     ) -> None:
         super().__init__()
         self.models = tuple(models)
         self.reply = reply
         self.pieces = list(pieces) if pieces is not None else None
         self.continues_prefill = continues_prefill
+        self.tool_calls = [dict(call) for call in tool_calls or ()]
+        self.call_ids = call_ids
+        self.json_reply = json_reply
+        self._call_ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
         """Ollama's error object, ``{"error": "..."}``, for an injected status."""
@@ -82,7 +101,11 @@ class FakeOllama(FakeUpstream):
             return
         payload = request.json
         model = payload["model"]
-        pieces = self._pieces()
+        calls = tools.calls_to_make(payload, self.tool_calls)
+        if calls:
+            self._call_tools(responder, fault, payload, calls)
+            return
+        pieces = self._pieces_for(payload)
         prefill = prefill_text(payload["messages"]) if self.continues_prefill else None
         if prefill is not None:
             pieces = continue_reply(pieces, prefill)
@@ -113,12 +136,39 @@ class FakeOllama(FakeUpstream):
         model = payload["model"]
         if not isinstance(model, str) or not self.installed(model):
             return 404, {"error": f'model "{model}" not found, try pulling it first'}
-        return None
+        return (
+            tools.tools_problem(payload)
+            or tools.messages_problem(payload["messages"])
+            or tools.format_problem(payload)
+        )
 
-    def _pieces(self) -> list[str]:
+    def _pieces_for(self, payload: dict[str, Any]) -> list[str]:
+        if self.json_reply is not None and tools.wants_json(payload):
+            text = json.dumps(self.json_reply)
+            return [text[start : start + 8] for start in range(0, len(text), 8)]
         if self.pieces is not None:
             return list(self.pieces)
         return re.findall(r"\s*\S+", self.reply) or [self.reply]
+
+    def _call_tools(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        payload: dict[str, Any],
+        calls: list[dict[str, Any]],
+    ) -> None:
+        model = payload["model"]
+        ids = [f"call_{next(self._call_ids):08d}" if self.call_ids else None for _ in calls]
+        message = tools.message_with_calls(ids, calls)
+        counters = _counters(payload["messages"], sum(len(json.dumps(c)) for c in calls) // 4)
+        if payload.get("stream", True) is False:
+            whole = _line(model, "")
+            whole.update(message=message, done=True, done_reason="stop", **counters)
+            self.send_whole(responder, fault, whole, b'{"model": "x", "message": {')
+            return
+        line = _line(model, "")
+        line["message"] = message
+        self._stream(responder, fault, model, [], "stop", counters, lines=[_encode(line)])
 
     def _stream(
         self,
@@ -128,6 +178,8 @@ class FakeOllama(FakeUpstream):
         pieces: list[str],
         reason: str,
         counters: dict[str, int],
+        *,
+        lines: list[bytes] | None = None,
     ) -> None:
         responder.start_stream("application/x-ndjson")
         empty = _encode(_line(model, ""))
@@ -138,7 +190,7 @@ class FakeOllama(FakeUpstream):
             ping=empty,
             empty_delta=empty,
         )
-        encoded = [_encode(_line(model, piece)) for piece in pieces]
+        encoded = lines or [_encode(_line(model, piece)) for piece in pieces]
         if not self.stream_content(responder, fault, encoded, events):
             return
         final = _line(model, "")

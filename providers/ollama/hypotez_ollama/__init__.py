@@ -6,6 +6,25 @@ them (``llama3.2`` and ``llama3.2:latest`` are the same model to Ollama, not to 
 :func:`discover_models` asks the server which models it has (``GET /api/tags``), on request.
 No key is needed; one set anyway (``HYPOTEZ_OLLAMA_API_KEY``) is sent as a Bearer token, for a
 server behind an authenticating proxy. Request and response mapping: :mod:`hypotez_ollama.codec`.
+
+Tools, structured output and images (the capabilities this plugin declares):
+
+- ``tools`` go in OpenAI's function shape, which Ollama takes (``strict`` left out). Ollama has
+  no ``tool_choice``: ``"none"`` sends no tools; a named function sends only that tool, so the
+  model can call nothing else (it may still answer in text); ``"required"`` is sent as
+  ``"auto"`` is, the model decides. ``parallel_tool_calls`` has no Ollama field and is dropped.
+- An assistant's ``tool_calls`` go as ``{"id", "function": {"index", "name", "arguments"}}``
+  with the arguments as a JSON object; a ``tool`` result goes with ``tool_name`` (the called
+  function, found by its call id) and ``tool_call_id``.
+- Answers: ``message.tool_calls`` (arguments an object) become ``ToolCall`` objects whose
+  arguments are that object's JSON text; the call keeps Ollama's ``id``, or, from a server
+  that sends none, gets ``call_<index>``. The finish reason is ``"tool_calls"`` (Ollama says
+  ``"stop"``). Streamed, each call arrives whole in one line, and comes out as deltas at once;
+  the ``done`` chunk carries the assembled calls.
+- ``response_format``: ``json_object`` is sent as ``format: "json"``, ``json_schema`` as
+  ``format: <the schema>``; the answer's text is the JSON.
+- Images: the base64 data of ``data:`` URLs in ``images``; an ``https:`` image is dropped, as
+  Ollama cannot fetch one.
 """
 
 from __future__ import annotations
@@ -51,15 +70,14 @@ MODELS = (
 
 @hookimpl
 def provider_info() -> ProviderInfo:
-    """Ollama's metadata: a local server, no key, streaming."""
+    """Ollama's metadata: a local server, no key, streaming, tools, JSON schemas and images."""
     return ProviderInfo(
         name="ollama",
         url="http://localhost:11434",
         models=MODELS,
         supports_stream=True,
         needs_auth=False,
-        # Images travel as base64; tools and format schemas are not mapped yet.
-        capabilities=Capabilities(images=True),
+        capabilities=Capabilities(tools=True, structured_output=True, images=True),
     )
 
 
