@@ -97,7 +97,15 @@ def test_plugins_page_smallest_provider_registers_and_answers(capsys):
 
 
 @pytest.mark.parametrize(
-    "page", ["README.md", "docs/plugins.md", "docs/routing.md", "docs/cli.md", "docs/providers.md"]
+    "page",
+    [
+        "README.md",
+        "docs/plugins.md",
+        "docs/routing.md",
+        "docs/cli.md",
+        "docs/providers.md",
+        "docs/tools.md",
+    ],
 )
 def test_every_python_block_at_least_compiles(page):
     for block in code_blocks(page, "python"):
@@ -254,3 +262,74 @@ def test_cli_page_plugin_command_is_the_one_the_cli_tests_install():
     namespace: dict = {}
     exec(compile(block, "docs/cli.md", "exec"), namespace)
     assert callable(namespace["register_commands"])
+
+
+# -- docs/tools.md ---------------------------------------------------------------------------------
+
+
+def tools_page_examples() -> tuple[str, list[tuple[str, str]]]:
+    """The page's setup block, and each later python block with the text block after it."""
+    text = (ROOT / "docs/tools.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", text, re.S)
+    setup = blocks[0][1]
+    examples = [
+        (code, blocks[index + 1][1])
+        for index, (language, code) in enumerate(blocks[1:-1], start=1)
+        if language == "python" and blocks[index + 1][0] == "text"
+    ]
+    return setup, examples
+
+
+@pytest.mark.parametrize(
+    "number", range(4), ids=["tool-results", "streaming", "structured", "images-routing"]
+)
+def test_tools_page_example_prints_what_the_page_says(tmp_path, number):
+    setup, examples = tools_page_examples()
+    assert len(examples) == 4
+    code, printed = examples[number]
+    result = run_python(setup + "\n" + code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == printed
+
+
+def test_tools_page_cli_session_matches_the_commands_output(tmp_path):
+    import base64
+    import json
+    import shlex
+
+    setup, _ = tools_page_examples()
+    namespace: dict = {}
+    exec(compile(setup, "docs/tools.md", "exec"), namespace)
+    (tmp_path / "weather.json").write_text(json.dumps(namespace["WEATHER"]))
+    (tmp_path / "dot.png").write_bytes(
+        base64.b64decode(
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+        )
+    )
+    [session] = code_blocks("docs/tools.md", "console")
+    commands = re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", session, re.M)
+    assert len(commands) == 4
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPOTEZ_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config-home")
+    duration = re.compile(r"\d+\.\d{3}s")
+    with FakeOpenAI(
+        path="/api/openai/v1/chat/completions",
+        models=None,
+        tool_calls=[namespace["PARIS"]],
+        json_reply={"city": "Paris", "celsius": 21},
+    ) as fake:
+        env["HYPOTEZ_GRAVITYENGINE_BASE_URL"] = fake.url
+        for command, shown in commands:
+            program, *arguments = shlex.split(command)
+            assert program == "hypotez"
+            result = subprocess.run(
+                [sys.executable, "-m", "hypotez_providers", *arguments],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+                timeout=60,
+            )
+            output = duration.sub("0.000s", result.stdout + result.stderr)
+            assert output == duration.sub("0.000s", shown), command
+    assert len(fake.requests) == 2, "the image and the bad schema were not sent"
