@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _anthropic_tools as tools
 from .faults import Fault, StreamEvents
 from .prefill import continue_reply, prefill_text
 from .server import FakeUpstream, RecordedRequest, Responder
@@ -67,6 +68,21 @@ class FakeAnthropic(FakeUpstream):
     (the pieces joined) starts with the prefill, the answer is only the rest of it, in the
     remaining pieces (the piece the prefill ends inside is cut to its rest); otherwise it is
     the whole reply.
+
+    Tools: with ``tool_calls`` (``[{"name": ..., "arguments": '{"city": "Paris"}'}, ...]``) a
+    request offering tools (``tool_choice`` not ``none``) is answered with those calls as
+    ``tool_use`` blocks, ids ``toolu_fake1``, ``toolu_fake2``, ..., stop reason ``tool_use``:
+    whole, or streamed block by block (``content_block_start`` with input ``{}``, the
+    arguments as ``input_json_delta`` pieces ``tool_argument_pieces`` characters at a time,
+    tokens cut, ``content_block_stop``; every event after the preamble counts as a piece for
+    the stream faults). A ``tool`` choice naming a tool with no configured call calls it with
+    ``json_reply`` (or ``{}``) as input; ``disable_parallel_tool_use`` keeps the first call. A
+    request whose last message holds ``tool_result`` blocks gets ``reply``. With
+    ``json_reply``, a request asking for structured output (``output_config.format``) gets
+    that object as its JSON text. Tools, ``tool_choice``, ``tool_use`` ids not answered by
+    ``tool_result`` blocks in the next message (or results not first in it) and a bad
+    ``output_config.format`` are refused with 400 ``invalid_request_error``, as the real API
+    does.
     """
 
     def __init__(
@@ -76,13 +92,20 @@ class FakeAnthropic(FakeUpstream):
         api_key: str | None = None,
         reply: str = "Hello! How can I help you today?",
         pieces: Sequence[str] | None = None,
+        tool_calls: Sequence[Mapping[str, str]] | None = None,
+        tool_argument_pieces: int = 3,
+        json_reply: Any = None,
     ) -> None:
         super().__init__()
         self.models = None if models is None else tuple(models)
         self.api_key = api_key
         self.reply = reply
         self.pieces = list(pieces) if pieces is not None else None
+        self.tool_calls = [dict(call) for call in tool_calls or ()]
+        self.tool_argument_pieces = max(1, tool_argument_pieces)
+        self.json_reply = json_reply
         self._ids = itertools.count(1)
+        self._call_ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
         """Anthropic's error object for an injected status (other 4xx: invalid_request_error)."""
@@ -96,7 +119,17 @@ class FakeAnthropic(FakeUpstream):
             responder.send_json(*problem)
             return
         payload = request.json
-        pieces = list(self.pieces) if self.pieces is not None else _words(self.reply)
+        calls = tools.calls_to_make(payload, self.tool_calls, self.json_reply)
+        if calls:
+            self._call_tools(responder, fault, payload, calls)
+            return
+        if self.json_reply is not None and tools.wants_json(payload):
+            text = json.dumps(self.json_reply)
+            pieces = [text[start : start + 8] for start in range(0, len(text), 8)]
+        elif self.pieces is not None:
+            pieces = list(self.pieces)
+        else:
+            pieces = _words(self.reply)
         prefill = prefill_text(payload["messages"])
         if prefill is not None:
             pieces = continue_reply(pieces, prefill)
@@ -123,6 +156,36 @@ class FakeAnthropic(FakeUpstream):
         }
         if payload.get("stream"):
             self._stream(responder, fault, message, pieces, headers)
+        else:
+            self.send_whole(responder, fault, message, _BROKEN_BODY, headers)
+
+    def _call_tools(
+        self,
+        responder: Responder,
+        fault: Fault | None,
+        payload: dict[str, Any],
+        calls: list[dict[str, str]],
+    ) -> None:
+        ids = [f"toolu_fake{next(self._call_ids)}" for _ in calls]
+        message = {
+            "id": f"msg_fake{next(self._ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": payload["model"],
+            "content": tools.tool_use_blocks(ids, calls),
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": _input_tokens(payload),
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": sum(len(call["arguments"]) for call in calls),
+            },
+        }
+        headers = {"request-id": f"req_fake{next(_REQUEST_IDS)}"}
+        if payload.get("stream"):
+            events = tools.streamed_blocks(ids, calls, self.tool_argument_pieces)
+            self._stream(responder, fault, message, [], headers, blocks=events)
         else:
             self.send_whole(responder, fault, message, _BROKEN_BODY, headers)
 
@@ -170,6 +233,13 @@ class FakeAnthropic(FakeUpstream):
         prefill = prefill_text(messages)
         if prefill is not None and prefill != prefill.rstrip():
             return 400, _error(invalid, _TRAILING_WHITESPACE)
+        problem = (
+            tools.tools_problem(payload)
+            or tools.conversation_problem(messages)
+            or tools.format_problem(payload)
+        )
+        if problem is not None:
+            return problem[0], _error(invalid, problem[1])
         if self.models is not None and payload["model"] not in self.models:
             return 404, _error("not_found_error", f"model: {payload['model']}")
         return None
@@ -181,6 +251,8 @@ class FakeAnthropic(FakeUpstream):
         message: dict[str, Any],
         pieces: list[str],
         headers: dict[str, str],
+        *,
+        blocks: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         def event(name: str, data: Any) -> bytes:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
@@ -195,12 +267,13 @@ class FakeAnthropic(FakeUpstream):
         }
         responder.start_stream("text/event-stream; charset=utf-8", headers=headers)
         responder.write_chunk(event("message_start", {"type": "message_start", "message": start}))
-        block = {
-            "type": "content_block_start",
-            "index": 0,
-            "content_block": {"type": "text", "text": ""},
-        }
-        responder.write_chunk(event("content_block_start", block))
+        if blocks is None:
+            block = {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+            responder.write_chunk(event("content_block_start", block))
         ping = event("ping", {"type": "ping"})
         responder.write_chunk(ping)
 
@@ -219,11 +292,16 @@ class FakeAnthropic(FakeUpstream):
             ping=ping,
             empty_delta=delta(""),
         )
-        if not self.stream_content(responder, fault, [delta(p) for p in pieces], events):
+        if blocks is None:
+            content = [delta(p) for p in pieces]
+        else:
+            content = [event(name, data) for name, data in blocks]
+        if not self.stream_content(responder, fault, content, events):
             return
-        responder.write_chunk(
-            event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        )
+        if blocks is None:
+            responder.write_chunk(
+                event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            )
         final = {
             "type": "message_delta",
             "delta": {
