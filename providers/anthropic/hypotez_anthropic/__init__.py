@@ -3,6 +3,8 @@
 System and developer messages go to the top-level ``system`` field, consecutive messages of
 one role are merged, ``max_tokens`` defaults to :data:`codec.DEFAULT_MAX_TOKENS`, and
 ``seed``, ``presence_penalty`` and ``frequency_penalty`` (no Messages API field) are not sent.
+Tools, tool calls and results, images and structured output are mapped both ways
+(:mod:`hypotez_anthropic.tools`, :mod:`hypotez_anthropic.codec`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from hypotez_providers import (
     join_url,
 )
 
-from . import codec
+from . import codec, tools
 
 #: The Messages API version this plugin speaks.
 API_VERSION = "2023-06-01"
@@ -31,6 +33,17 @@ MODELS = (
     "claude-sonnet-4-5",
     "claude-sonnet-4-0",
     "claude-haiku-4-5",
+    "claude-3-7-sonnet-latest",
+    "claude-3-5-haiku-latest",
+)
+#: What every listed model can do: tools, images, prefill, and structured output.
+CAPABILITIES = Capabilities(tools=True, structured_output=True, images=True, prefill=True)
+#: Models without the Messages API's native structured outputs (``output_config.format``),
+#: which a ``json_schema`` response format needs.
+WITHOUT_STRUCTURED_OUTPUT = (
+    "claude-opus-4-1",
+    "claude-opus-4-0",
+    "claude-sonnet-4-0",
     "claude-3-7-sonnet-latest",
     "claude-3-5-haiku-latest",
 )
@@ -47,8 +60,11 @@ def provider_info() -> ProviderInfo:
         needs_auth=True,
         api_key_env="ANTHROPIC_API_KEY",
         # The Messages API continues a final assistant message: a broken stream can be resumed.
-        # Tools and structured output are not mapped to the Messages API yet: not declared.
-        capabilities=Capabilities(images=True, prefill=True),
+        capabilities=CAPABILITIES,
+        model_capabilities={
+            model: CAPABILITIES.model_copy(update={"structured_output": False})
+            for model in WITHOUT_STRUCTURED_OUTPUT
+        },
     )
 
 
@@ -66,19 +82,27 @@ def create_completion(
     if context.api_key:
         headers["x-api-key"] = context.api_key
     url = join_url(context.base_url, "/v1/messages")
+    answer_tool = tools.answer_tool(options)
     if stream:
         return codec.parse_stream(
             context.name,
             context.transport.post_sse(url, body, headers=headers),
             stats=context.stats,
+            answer_tool=answer_tool,
         )
-    return _whole(context, url, body, headers)
+    return _whole(context, url, body, headers, answer_tool)
 
 
 def _whole(
-    context: ProviderContext, url: str, body: dict[str, Any], headers: dict[str, str]
+    context: ProviderContext,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    answer_tool: str | None,
 ) -> Iterator[Chunk]:
     # A generator, so nothing is sent before the first chunk is asked for, as when streaming.
     yield codec.parse_response(
-        context.name, context.transport.post_json(url, body, headers=headers)
+        context.name,
+        context.transport.post_json(url, body, headers=headers),
+        answer_tool=answer_tool,
     )

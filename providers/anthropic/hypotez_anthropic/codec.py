@@ -20,6 +20,9 @@ from hypotez_providers import (
     skip_malformed,
     truncated_stream,
 )
+from hypotez_providers.tools import ToolCall, ToolCallAssembler, ToolCallDelta
+
+from . import tools
 
 #: Sent when the caller sets no max_tokens: the Messages API requires the field.
 DEFAULT_MAX_TOKENS = 4096
@@ -40,25 +43,39 @@ def build_request(
     """The ``/v1/messages`` request body for validated OpenAI-shape ``messages`` and options.
 
     System and developer messages become the top-level ``system`` (joined by blank lines);
-    consecutive messages of one role are merged; a ``tool`` message is the user's turn (its
-    text); ``max_tokens`` defaults to :data:`DEFAULT_MAX_TOKENS`; ``stop`` is sent as the list
-    ``stop_sequences``; ``temperature`` and ``top_p`` pass through; :data:`DROPPED_OPTIONS`
-    have no Messages API field and are not sent; ``options.extra`` is merged last, so it may
-    override any field.
+    consecutive messages of one role are merged; an assistant message's ``tool_calls`` become
+    ``tool_use`` blocks after its text; ``tool`` messages become ``tool_result`` blocks of the
+    user's turn, first in it (consecutive ones merge into one user message); ``max_tokens``
+    defaults to :data:`DEFAULT_MAX_TOKENS`; ``stop`` is sent as the list ``stop_sequences``;
+    ``temperature`` and ``top_p`` pass through; tools, tool choice and response format are
+    mapped by :func:`hypotez_anthropic.tools.tool_fields`; :data:`DROPPED_OPTIONS` have no
+    Messages API field and are not sent; ``options.extra`` is merged last, so it may override
+    any field.
     """
     system: list[str] = []
     turns: list[dict[str, Any]] = []
-    for message in messages:
+    for index, message in enumerate(messages):
         role = message["role"]
         if role in ("system", "developer"):
             system.append(_text_of(message["content"]))
             continue
-        role = "assistant" if role == "assistant" else "user"  # a tool result is the user's turn
-        content = to_blocks(message["content"])
+        content: str | list[dict[str, Any]]
+        if role == "tool":
+            role = "user"  # a tool result is the user's turn
+            result = message.get("content")
+            content = [tools.tool_result_block(message, to_blocks(result) if result else None)]
+        elif role == "assistant" and message.get("tool_calls"):
+            content = tools.assistant_blocks(index, message.get("content"), message["tool_calls"])
+        else:
+            role = "assistant" if role == "assistant" else "user"
+            content = to_blocks(message.get("content") or "")
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"] = _join(turns[-1]["content"], content)
         else:
             turns.append({"role": role, "content": content})
+    for turn in turns:
+        if turn["role"] == "user":
+            turn["content"] = tools.results_first(turn["content"])
     body: dict[str, Any] = {
         "model": model,
         "messages": turns,
@@ -73,6 +90,7 @@ def build_request(
     if options.stop is not None:
         stop = options.stop
         body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    body.update(tools.tool_fields(options))
     if stream:
         body["stream"] = True
     body.update(options.extra)
@@ -111,49 +129,79 @@ def finish_reason(stop_reason: str | None) -> str | None:
     return FINISH_REASONS.get(stop_reason, stop_reason)
 
 
-def parse_response(provider: str, body: Any) -> Chunk:
-    """The one chunk of a whole answer: its text blocks joined, stop reason and usage.
+def parse_response(provider: str, body: Any, *, answer_tool: str | None = None) -> Chunk:
+    """The one chunk of a whole answer: its text blocks joined, tool calls, stop reason, usage.
 
-    Blocks other than text (``tool_use``, ``thinking``) are not part of the text. An answer
-    without a ``content`` list raises :class:`MalformedResponse`.
+    Each ``tool_use`` block is a :class:`ToolCall` (its ``input`` as JSON text) and
+    ``stop_reason: tool_use`` is ``"tool_calls"``. The call of ``answer_tool`` (see
+    :func:`hypotez_anthropic.tools.answer_tool`) is the answer itself: its input is the text,
+    and the finish reason is ``"stop"``. Other blocks (``thinking``) are skipped. An answer
+    without a ``content`` list, or with a malformed ``tool_use`` block, raises
+    :class:`MalformedResponse`.
     """
     content = body.get("content") if isinstance(body, dict) else None
     if not isinstance(content, list):
         raise MalformedResponse(
             provider, f"answer has no content blocks: {json.dumps(body)[:200]}", status=200
         )
-    text = "".join(
-        str(block.get("text", ""))
-        for block in content
-        if isinstance(block, dict) and block.get("type") == "text"
-    )
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    answered = False
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "tool_use":
+            call = _tool_call(provider, block)
+            if answer_tool is not None and call.name == answer_tool:
+                texts.append(call.arguments)
+                answered = True
+            else:
+                calls.append(call)
     usage = body.get("usage")
     usage = usage if isinstance(usage, dict) else {}
+    reason = finish_reason(body.get("stop_reason"))
+    if answered and not calls and reason == "tool_calls":
+        reason = "stop"
     return Chunk(
-        text=text,
-        finish_reason=finish_reason(body.get("stop_reason")),
+        text="".join(texts),
+        finish_reason=reason,
         usage=_usage(usage.get("input_tokens"), usage.get("output_tokens")),
         model=body.get("model"),
+        tool_calls=tuple(calls),
     )
 
 
 def parse_stream(
-    provider: str, events: Iterable[SSEEvent], *, stats: StreamStats | None = None
+    provider: str,
+    events: Iterable[SSEEvent],
+    *,
+    stats: StreamStats | None = None,
+    answer_tool: str | None = None,
 ) -> Iterator[Chunk]:
     """Turn the Messages event stream into chunks; the last carries stop reason and usage.
 
     ``message_start`` gives the model and input tokens, each ``text_delta`` is a chunk,
     ``message_delta`` gives the stop reason and output tokens, ``message_stop`` ends the answer
-    with a text-less chunk holding them. ``ping`` and unknown events are skipped. An ``error``
-    event raises :func:`stream_error`'s error, even when its data is not JSON. Other data that
-    is not JSON is skipped and counted in ``stats`` (:func:`skip_malformed`), unless too many
-    come in a row; a stream that ends before ``message_stop`` raises
-    :class:`MalformedResponse`.
+    with a text-less chunk holding them. A ``content_block_start`` of a ``tool_use`` block is a
+    :class:`ToolCallDelta` with its id and name (``index``: the block's position among the
+    answer's tool calls), each ``input_json_delta`` one with the next ``partial_json`` piece;
+    the ``message_stop`` chunk carries the assembled calls and says ``"tool_calls"``. The
+    pieces of ``answer_tool``'s input are text chunks instead (see :func:`parse_response`).
+    ``ping`` and unknown events are skipped. An ``error`` event raises :func:`stream_error`'s
+    error, even when its data is not JSON. Other data that is not JSON is skipped and counted
+    in ``stats`` (:func:`skip_malformed`), unless too many come in a row; a stream that ends
+    before ``message_stop`` raises :class:`MalformedResponse`.
     """
     model: str | None = None
     input_tokens = output_tokens = None
     stop_reason: str | None = None
     in_a_row = skipped = 0
+    calls: ToolCallAssembler | None = None
+    positions: dict[Any, int] = {}  # a tool_use block's index → its position among the calls
+    answer_block: Any = None
     for event in events:
         try:
             data = json.loads(event.data)
@@ -171,8 +219,42 @@ def parse_stream(
         kind = data.get("type")
         if kind == "content_block_delta":
             delta = _mapping(data.get("delta"))
-            if delta.get("type") == "text_delta" and delta.get("text"):
+            delta_kind = delta.get("type")
+            if delta_kind == "text_delta" and delta.get("text"):
                 yield Chunk(text=str(delta["text"]), model=model)
+            elif delta_kind == "input_json_delta" and delta.get("partial_json"):
+                piece = str(delta["partial_json"])
+                block = data.get("index")
+                if answer_block is not None and block == answer_block:
+                    yield Chunk(text=piece, model=model)
+                elif block in positions and calls is not None:
+                    call = ToolCallDelta(index=positions[block], arguments=piece)
+                    calls.add(call)
+                    yield Chunk(model=model, tool_call_deltas=(call,))
+        elif kind == "content_block_start":
+            block = _mapping(data.get("content_block"))
+            if block.get("type") != "tool_use":
+                continue
+            header = _tool_call(provider, {**block, "input": block.get("input") or {}})
+            if answer_tool is not None and header.name == answer_tool:
+                answer_block = data.get("index")
+                if header.arguments != "{}":
+                    yield Chunk(text=header.arguments, model=model)
+                continue
+            if calls is None:
+                calls = ToolCallAssembler()
+            positions[data.get("index")] = len(positions)
+            # The real API starts a call with an empty input and streams it; a whole input
+            # given at the start (a proxy's habit) is its arguments.
+            arguments = header.arguments if block.get("input") else ""
+            call = ToolCallDelta(
+                index=positions[data.get("index")],
+                id=header.id,
+                name=header.name,
+                arguments=arguments,
+            )
+            calls.add(call)
+            yield Chunk(model=model, tool_call_deltas=(call,))
         elif kind == "message_start":
             message = _mapping(data.get("message"))
             model = message.get("model") or model
@@ -184,15 +266,30 @@ def parse_stream(
             input_tokens = usage.get("input_tokens", input_tokens)
             output_tokens = usage.get("output_tokens", output_tokens)
         elif kind == "message_stop":
+            assembled = calls.finish() if calls else ()
+            reason = finish_reason(stop_reason)
+            if answer_block is not None and not assembled and reason == "tool_calls":
+                reason = "stop"
             yield Chunk(
-                finish_reason=finish_reason(stop_reason),
+                finish_reason=reason,
                 usage=_usage(input_tokens, output_tokens),
                 model=model,
+                tool_calls=assembled,
             )
             return
         elif kind == "error" or event.event == "error":
             raise stream_error(provider, data.get("error"))
     raise truncated_stream(provider, "before message_stop", skipped)
+
+
+def _tool_call(provider: str, block: dict[str, Any]) -> ToolCall:
+    """A ``tool_use`` block as a :class:`ToolCall`, its ``input`` object as JSON text."""
+    ident, name, arguments = block.get("id"), block.get("name"), block.get("input", {})
+    if not isinstance(ident, str) or not isinstance(name, str) or not isinstance(arguments, dict):
+        raise MalformedResponse(
+            provider, f"answer has a malformed tool_use block: {json.dumps(block)[:200]}"
+        )
+    return ToolCall(id=ident, name=name, arguments=json.dumps(arguments))
 
 
 def stream_error(provider: str, error: Any) -> ProviderError:

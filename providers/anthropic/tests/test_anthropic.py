@@ -431,7 +431,6 @@ def test_parts_become_blocks_and_images_become_sources():
                     {"type": "image_url", "image_url": {"url": "https://x.example/cat.png"}},
                 ],
             },
-            {"role": "tool", "content": "42"},
             {"role": "assistant", "content": "Noted."},
         ],
         True,
@@ -442,7 +441,6 @@ def test_parts_become_blocks_and_images_become_sources():
         {"type": "text", "text": "What is this?"},
         {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}},
         {"type": "image", "source": {"type": "url", "url": "https://x.example/cat.png"}},
-        {"type": "text", "text": "42"},
     ]
     assert body["messages"][1] == {"role": "assistant", "content": "Noted."}
     assert body["top_k"] == 5 and body["stream"] is True and "frequency_penalty" not in body
