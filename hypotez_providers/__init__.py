@@ -75,6 +75,15 @@ from .settings import (
 )
 from .sse import SSEDecoder, SSEEvent, iter_sse
 from .tolerance import MAX_MALFORMED_IN_A_ROW, StreamStats, skip_malformed, truncated_stream
+from .tools import (
+    FunctionDefinition,
+    NamedToolChoice,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolCallAssembler,
+    ToolCallDelta,
+)
 from .transport import HttpTransport
 from .urls import join_url
 
@@ -101,6 +110,7 @@ __all__ = [
     "ConnectionRefused",
     "ContextLengthExceeded",
     "ErrorInfo",
+    "FunctionDefinition",
     "HealthPolicy",
     "HttpTransport",
     "HypotezError",
@@ -112,6 +122,7 @@ __all__ = [
     "MalformedResponse",
     "MemoryCircuitBreaker",
     "Message",
+    "NamedToolChoice",
     "NotFound",
     "Overloaded",
     "PermanentError",
@@ -128,6 +139,7 @@ __all__ = [
     "ProviderTimeout",
     "RateLimited",
     "Registry",
+    "ResponseFormat",
     "RetryPolicy",
     "RoutedStream",
     "Router",
@@ -140,6 +152,10 @@ __all__ = [
     "StreamInterrupted",
     "StreamStats",
     "TextPart",
+    "Tool",
+    "ToolCall",
+    "ToolCallAssembler",
+    "ToolCallDelta",
     "TransientError",
     "UnknownModel",
     "UnknownProvider",
