@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from hypotez_providers import (
     Chunk,
@@ -111,10 +113,17 @@ def to_blocks(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]
 
 
 def image_block(url: str) -> dict[str, Any]:
-    """An image block: base64 for a ``data:`` URL, a URL source otherwise."""
+    """An image block: base64 for a ``data:`` URL, a URL source otherwise.
+
+    A ``data:`` URL that is not base64 (percent-encoded, as an SVG often is) is encoded,
+    as the base64 source takes nothing else.
+    """
     if url.startswith("data:"):
         header, _, data = url.partition(",")
-        media_type = header[5:].split(";")[0] or "image/png"
+        params = header[5:].split(";")
+        media_type = params[0] or "image/png"
+        if "base64" not in params[1:]:
+            data = base64.b64encode(unquote_to_bytes(data)).decode("ascii")
         return {
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},

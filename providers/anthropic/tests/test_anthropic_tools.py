@@ -308,6 +308,14 @@ def test_images_become_image_blocks_in_a_user_turn_and_a_tool_result():
     ]
 
 
+def test_a_data_url_that_is_not_base64_is_encoded_for_the_base64_source():
+    block = codec.image_block("data:image/svg+xml,%3Csvg%2F%3E")
+    assert block == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/svg+xml", "data": "PHN2Zy8+"},
+    }
+
+
 def test_a_json_schema_is_native_structured_output():
     body = request_for(MESSAGES, response_format=SCHEMA)
     assert body["output_config"] == {
