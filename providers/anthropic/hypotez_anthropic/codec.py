@@ -18,11 +18,13 @@ from hypotez_providers import (
     ServerError,
     SSEEvent,
     StreamStats,
+    ToolCall,
+    ToolCallAssembler,
+    ToolCallDelta,
     Usage,
     skip_malformed,
     truncated_stream,
 )
-from hypotez_providers.tools import ToolCall, ToolCallAssembler, ToolCallDelta
 
 from . import tools
 

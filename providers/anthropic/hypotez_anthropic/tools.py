@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypotez_providers import CompletionOptions, InvalidInput
-from hypotez_providers.tools import NamedToolChoice
+from hypotez_providers import CompletionOptions, InvalidInput, NamedToolChoice
 
 #: The tool a ``json_object`` request is answered through; its input is the answer's text.
 ANSWER_TOOL = "json_answer"
