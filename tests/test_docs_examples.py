@@ -280,12 +280,20 @@ def tools_page_examples() -> tuple[str, list[tuple[str, str]]]:
     return setup, examples
 
 
-@pytest.mark.parametrize(
-    "number", range(4), ids=["tool-results", "streaming", "structured", "images-routing"]
-)
+TOOLS_PAGE_EXAMPLES = [
+    "tool-results",
+    "streaming",
+    "structured",
+    "images-routing",
+    "anthropic-tools-images-schema",
+    "ollama-tools-choice-format",
+]
+
+
+@pytest.mark.parametrize("number", range(len(TOOLS_PAGE_EXAMPLES)), ids=TOOLS_PAGE_EXAMPLES)
 def test_tools_page_example_prints_what_the_page_says(tmp_path, number):
     setup, examples = tools_page_examples()
-    assert len(examples) == 4
+    assert len(examples) == len(TOOLS_PAGE_EXAMPLES)
     code, printed = examples[number]
     result = run_python(setup + "\n" + code, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -814,3 +814,40 @@ def test_any_split_of_the_input_json_deltas_reassembles_the_same_calls(case):
     assert [(c.id, json.loads(c.arguments)) for c in parsed] == [
         (c.id, json.loads(c.arguments)) for c in calls
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "source"),
+    [
+        (
+            "data:image/png;base64,iVBORw0KGgo=",
+            {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+        ),
+        (
+            "https://example.com/paris.png",
+            {"type": "url", "url": "https://example.com/paris.png"},
+        ),
+    ],
+    ids=["data-url", "https-url"],
+)
+def test_an_image_part_reaches_the_messages_api_as_an_image_block_over_http(stack, url, source):
+    router, fake = anthropic(stack, reply="The Eiffel Tower.")
+    question = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Which city is this?"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
+    answer = router.complete(MODEL, question, provider="anthropic")
+    assert answer.text == "The Eiffel Tower."
+    [message] = fake.requests[0].json["messages"]
+    assert message == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Which city is this?"},
+            {"type": "image", "source": source},
+        ],
+    }
