@@ -29,9 +29,9 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    from . import chat, checks, config, demo, listing
+    from . import chat, checks, config, demo, fake, listing
 
-    for module in (chat, checks, config, demo, listing):
+    for module in (chat, checks, config, demo, fake, listing):
         module.register(cli)
     arguments = list(argv) if argv is not None else sys.argv[1:]
     try:

@@ -172,6 +172,8 @@ class FakeUpstream:
     ``requests`` records what arrived. For streams, set ``hold_before_last`` to an Event to
     make the server wait for it before the last content chunk; ``last_chunk_sent`` is set once
     that chunk is written. ``stopping`` is set by ``stop()``; every wait of a fault ends then.
+    ``host`` and ``port`` say where ``start()`` listens (127.0.0.1 and a free port unless
+    changed before it).
     """
 
     def __init__(self) -> None:
@@ -185,6 +187,8 @@ class FakeUpstream:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self.host = "127.0.0.1"
+        self.port = 0
         self.url = ""
 
     def __enter__(self) -> FakeUpstream:
@@ -225,9 +229,9 @@ class FakeUpstream:
             def do_POST(self) -> None:
                 upstream._serve(self)
 
-        server = _QuietServer(("127.0.0.1", 0), Handler)
+        server = _QuietServer((self.host, self.port), Handler)
         self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.url = f"http://{self.host}:{server.server_address[1]}"
         self._thread = threading.Thread(
             target=server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
         )
