@@ -166,3 +166,31 @@ def test_the_environment_beats_the_settings_file():
         settings = parse_settings('[providers.gravityengine]\nbase_url = "http://127.0.0.1:9"\n')
         registry = Registry(settings=settings, environ={"HYPOTEZ_GRAVITYENGINE_BASE_URL": fake.url})
         assert registry.provider("gravityengine").complete(MODEL, MESSAGES).text == "from env"
+
+
+def test_a_connection_failure_at_the_historical_host_says_it_is_gone_and_what_to_do():
+    # The historical host is never contacted: the rewording is checked on a made error.
+    from hypotez_gravityengine import HISTORICAL_URL, explain_unreachable
+
+    from hypotez_providers import ConnectionRefused
+
+    failed = ConnectionFailed("gravityengine", "host name not found")
+    explained = explain_unreachable(failed, HISTORICAL_URL + "/")
+    assert type(explained) is ConnectionFailed and explained.retryable
+    assert "host name not found" in str(explained)
+    assert "historical host https://gpt4.xunika.uk is gone" in str(explained)
+    assert "HYPOTEZ_GRAVITYENGINE_BASE_URL" in str(explained)
+    assert "hypotez fake --format gravityengine" in str(explained)
+    refused = explain_unreachable(ConnectionRefused("gravityengine", "refused"), HISTORICAL_URL)
+    assert type(refused) is ConnectionRefused
+    assert explain_unreachable(failed, "http://127.0.0.1:1") is failed
+
+
+def test_a_connection_failure_elsewhere_keeps_its_own_message():
+    from hypotez_providers.testing import closed_port_url
+
+    settings = parse_settings(f'[providers.gravityengine]\nbase_url = "{closed_port_url()}"\n')
+    provider = Registry(settings=settings, environ={}).provider("gravityengine")
+    with pytest.raises(ConnectionFailed) as caught:
+        provider.complete(MODEL, MESSAGES)
+    assert "historical" not in str(caught.value)
