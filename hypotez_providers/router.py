@@ -237,7 +237,12 @@ class Router:
         if planned is None:
             registry = self.registry
             planned = plan(
-                model, registry.by_name, registry.settings, pinned=provider, chain=providers
+                model,
+                registry.by_name,
+                registry.settings,
+                pinned=provider,
+                chain=providers,
+                broken=registry.broken(),
             )
             if len(self._plans) > 1024:
                 self._plans.clear()

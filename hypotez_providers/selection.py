@@ -9,13 +9,18 @@ The router then adjusts the order by health.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import UnknownModel, UnknownProvider
 from .provider import Provider
 from .results import Attempt
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .registry import PluginRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +38,14 @@ def plan(
     *,
     pinned: str | None = None,
     chain: Sequence[str] | None = None,
+    broken: Sequence[PluginRecord] = (),
 ) -> tuple[list[Candidate], list[Attempt]]:
     """The candidates for ``model`` in order, and the providers skipped (as attempts).
 
     Raises :class:`UnknownModel` (with the closest known names) when nothing serves ``model``,
     and :class:`UnknownProvider` for a pinned or chained name that is not installed.
+    ``broken`` are the plugins that failed to load (:meth:`Registry.broken`); the
+    :class:`UnknownModel` message names them, first those whose name suggests ``model``.
     """
     for name in ([pinned] if pinned else []) + list(chain or ()):
         if name not in providers:
@@ -55,7 +63,7 @@ def plan(
     if chain:
         targets = [target for name in chain for target in targets if target[0] == name]
     if not targets:
-        raise _unknown_model(model, providers, settings, chained=bool(chain))
+        raise _unknown_model(model, providers, settings, broken, chained=bool(chain))
     candidates: list[Candidate] = []
     skipped: list[Attempt] = []
     for name, concrete in dict.fromkeys(targets):
@@ -105,13 +113,63 @@ def _skip_reason(provider: Provider) -> str | None:
 
 
 def _unknown_model(
-    model: str, providers: Mapping[str, Provider], settings: Settings, *, chained: bool
+    model: str,
+    providers: Mapping[str, Provider],
+    settings: Settings,
+    broken: Sequence[PluginRecord],
+    *,
+    chained: bool,
 ) -> UnknownModel:
     if chained:
-        return UnknownModel(f"none of the providers given serves model {model!r}", field="model")
-    known = sorted(
-        {m for provider in providers.values() for m in provider.models} | set(settings.aliases)
-    )
-    close = difflib.get_close_matches(model, known, n=5, cutoff=0.4)
-    hint = f"; closest: {', '.join(close)}" if close else ""
-    return UnknownModel(f"no provider serves model {model!r}{hint}", field="model")
+        message = f"none of the providers given serves model {model!r}"
+    elif model in settings.aliases:
+        entries = settings.aliases[model]
+        missing = sorted(
+            {name for name, colon, _ in (e.partition(":") for e in entries) if colon}
+            - set(providers)
+        )
+        message = f"alias {model!r} ({', '.join(entries)}) has no provider serving it"
+        if missing:
+            message += f": provider(s) not loaded: {', '.join(missing)}"
+    else:
+        known = sorted(
+            {m for provider in providers.values() for m in provider.models} | set(settings.aliases)
+        )
+        close = [m for m in difflib.get_close_matches(model, known, n=6, cutoff=0.4) if m != model]
+        hint = f"; closest: {', '.join(close[:5])}" if close else ""
+        message = f"no provider serves model {model!r}{hint}"
+    return UnknownModel(message + broken_plugins_hint(model, broken), field="model")
+
+
+def broken_plugins_hint(model: str, broken: Sequence[PluginRecord]) -> str:
+    """``"; ..."`` naming the plugins that failed to load (if any), suspects of ``model`` first.
+
+    A broken plugin is a suspect when a part of its entry point or distribution name (split at
+    ``-`` and ``_``, the ``hypotez`` prefix dropped) is a part of the model's name or starts it.
+    """
+    if not broken:
+        return ""
+    model_parts = set(_name_parts(model))
+    suspects = [
+        record
+        for record in broken
+        if any(
+            part in model_parts or model.lower().startswith(part)
+            for part in _name_parts(record.name, record.distribution or "")
+        )
+    ]
+    if suspects:
+        named = ", ".join(
+            f"{record.name!r}" + (f" ({record.distribution})" if record.distribution else "")
+            for record in suspects
+        )
+        return f"; plugin {named}, which may serve it, failed to load: see `hypotez plugins`"
+    count = len(broken)
+    names = ", ".join(record.name for record in broken)
+    plural = "plugin" if count == 1 else "plugins"
+    return f"; {count} {plural} failed to load ({names}): see `hypotez plugins`"
+
+
+def _name_parts(*names: str) -> list[str]:
+    parts = (part for name in names for part in re.split(r"[-_.:/ ]", name.lower()))
+    return [part for part in parts if len(part) > 2 and part not in ("hypotez", "provider")]

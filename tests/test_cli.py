@@ -379,3 +379,120 @@ def test_a_misspelled_key_setting_is_refused_without_showing_its_value(tmp_path)
         assert result.returncode == 2
         assert "api_kye" in result.stderr
         assert_nothing_leaked(result)
+
+
+def test_tables_fit_a_60_column_terminal_cutting_cells_with_an_ellipsis():
+    wide = run("providers", COLUMNS="")  # piped and no COLUMNS: never cut
+    assert max(len(line) for line in wide.stdout.splitlines()) > 60
+    narrow = run("providers", COLUMNS="60")
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert len(lines) == len(wide.stdout.splitlines())
+    assert all(len(line) < 60 for line in lines)
+    assert any(line.endswith("…") for line in lines)
+    # A cut keeps whole words (model names) where it can: only a lone first name is cut.
+    models = {name.strip(",") for line in wide.stdout.splitlines()[1:] for name in line.split()[5:]}
+    for line in lines[1:]:
+        shown = line.split(None, 5)[5].removesuffix("…").split()
+        assert len(shown) == 1 or all(name.strip(",") in models for name in shown), line
+
+
+def test_check_probes_the_model_asked_for_and_only_providers_serving_it(gravity):
+    result = run(
+        "check",
+        "--model",
+        "gpt-3.5-turbo-0613",
+        "--json",
+        HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [(row["provider"], row["model"]) for row in json.loads(result.stdout)] == [
+        ("gravityengine", "gpt-3.5-turbo-0613")
+    ]
+    assert gravity.requests[0].json["model"] == "gpt-3.5-turbo-0613"
+    nobody = run("check", "--model", "no-such-model")
+    assert nobody.returncode == 2
+    assert "no provider serves 'no-such-model'" in nobody.stderr
+    named = run("check", "gravityengine", "--model", "gpt-4o", "--json")
+    rows = json.loads(named.stdout)
+    assert rows[0]["outcome"] == "not served" and named.returncode == 0
+
+
+def test_check_probes_each_providers_smallest_model_by_default():
+    from hypotez_providers.cli.checks import smallest_model
+
+    assert smallest_model(("gpt-5", "gpt-5-mini", "gpt-5-nano")) == "gpt-5-mini"
+    assert smallest_model(("claude-opus-4-1", "claude-haiku-4-5")) == "claude-haiku-4-5"
+    assert smallest_model(("llama3.3", "llama3.1:8b")) == "llama3.1:8b"
+    assert smallest_model(("gpt-3.5-turbo-16k", "gpt-3.5-turbo-0613")) == "gpt-3.5-turbo-16k"
+    # "mini" must be a whole part of the name: minimax is not a small model.
+    assert smallest_model(("gemini", "minimax")) == "gemini"
+
+
+def test_ctrl_c_ends_check_within_a_second_while_a_provider_hangs():
+    import signal
+    import time
+
+    with FakeOpenAI(path=GRAVITY_PATH, models=None) as slow:
+        slow.fail_every_request = Fault(delay=30)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPOTEZ_")}
+        env["HYPOTEZ_GRAVITYENGINE_BASE_URL"] = slow.url
+        env["XDG_CONFIG_HOME"] = "/nonexistent"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hypotez_providers", "check", "gravityengine"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not slow.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert slow.requests, "the check never reached the fake"
+            interrupted = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=5)
+            took = time.monotonic() - interrupted
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 130
+    assert took < 1.0, took
+    assert "aborted" in process.stderr.read()
+
+
+def test_no_provider_serves_names_the_broken_plugin_that_would(tmp_path, plugin_distribution):
+    plugin_distribution("hypotez-mistral", "hypotez_mistral_cli", BROKEN, entry_name="mistral")
+    site = tmp_path / "site-packages"
+    result = run("chat", "-m", "mistral-large", "hi", pythonpath=site)
+    assert result.returncode == 2
+    assert "no provider serves model 'mistral-large'" in result.stderr
+    assert (
+        "plugin 'mistral' (hypotez-mistral), which may serve it, failed to load: "
+        "see `hypotez plugins`" in result.stderr
+    )
+    unrelated = run("chat", "-m", "gpt-9", "hi", pythonpath=site)
+    assert unrelated.returncode == 2
+    assert "1 plugin failed to load (mistral): see `hypotez plugins`" in unrelated.stderr
+
+
+def test_an_alias_to_a_provider_not_loaded_does_not_suggest_itself(tmp_path, plugin_distribution):
+    plugin_distribution("hypotez-mistral", "hypotez_mistral_cli", BROKEN, entry_name="mistral")
+    config = tmp_path / "config.toml"
+    config.write_text('[aliases]\nfast = ["mistral:mistral-small"]\n')
+    result = run(
+        "chat",
+        "-m",
+        "fast",
+        "hi",
+        pythonpath=tmp_path / "site-packages",
+        HYPOTEZ_CONFIG=str(config),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "closest: fast" not in result.stderr
+    assert (
+        "alias 'fast' (mistral:mistral-small) has no provider serving it: "
+        "provider(s) not loaded: mistral" in result.stderr
+    )
+    assert "failed to load (mistral)" in result.stderr

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import queue
+import re
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 
 import click
 from pydantic import BaseModel
@@ -19,6 +21,10 @@ from ..registry import Registry
 from .output import error, print_json, style, table
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
+#: Name parts that suggest a small (cheap, widely accessible) model, for the default check.
+SMALL_MARKERS = ("nano", "mini", "haiku", "small", "8b")
+#: How many providers are checked at once.
+PARALLEL = 16
 
 
 class CheckResult(BaseModel):
@@ -37,9 +43,30 @@ def register(cli: click.Group) -> None:
     cli.add_command(check)
 
 
-def check_provider(provider: Provider, timeout: float) -> CheckResult:
-    """Send the tiny prompt to ``provider``'s first model and time it."""
-    model = provider.models[0]
+def smallest_model(models: Sequence[str]) -> str:
+    """The model ``check`` probes by default: the first listed whose name suggests a small one.
+
+    A name suggests it when one of its parts (split at ``-``, ``:``, ``.`` and ``_``) is one of
+    :data:`SMALL_MARKERS` (``gpt-5-mini``, ``claude-haiku-4-5``, ``llama3.1:8b``); with none,
+    the first listed (the provider's own default). A key without access to a flagship model
+    should not make its provider look broken.
+    """
+    for model in models:
+        if set(re.split(r"[-:._]", model.lower())) & set(SMALL_MARKERS):
+            return model
+    return models[0]
+
+
+def check_provider(provider: Provider, timeout: float, model: str | None = None) -> CheckResult:
+    """Send the tiny prompt to ``model`` (default :func:`smallest_model`) and time it."""
+    model = model or smallest_model(provider.models)
+    if model not in provider.models:
+        return CheckResult(
+            provider=provider.name,
+            model=model,
+            outcome="not served",
+            error=f"serves {', '.join(provider.models)}",
+        )
     if provider.info.needs_auth and not provider.context.api_key:
         return CheckResult(provider=provider.name, model=model, outcome="no key")
     started = time.monotonic()
@@ -75,28 +102,46 @@ def check_provider(provider: Provider, timeout: float) -> CheckResult:
 
 
 @click.command(
-    epilog="Examples:\n\n  hypotez check\n\n  hypotez check openai ollama --timeout 5 --json"
+    epilog=(
+        "Examples:\n\n  hypotez check\n\n  hypotez check openai ollama --timeout 5 --json"
+        "\n\n  hypotez check --model gpt-4o-mini"
+    )
 )
 @click.argument("names", nargs=-1, metavar="[PROVIDER]...")
 @click.option(
     "--timeout", type=float, default=20.0, show_default=True, help="Seconds per provider."
 )
+@click.option(
+    "-m",
+    "--model",
+    default=None,
+    help="The model to probe (default: each provider's smallest listed model).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def check(registry: Registry, names: tuple[str, ...], timeout: float, as_json: bool) -> None:
-    """Send a tiny prompt to each provider (or those named) at once; report what works."""
+def check(
+    registry: Registry,
+    names: tuple[str, ...],
+    timeout: float,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """Send a tiny prompt to each provider (or those named) at once; report what works.
+
+    Each provider is probed with --model, else with its smallest listed model: the first
+    whose name has a part nano, mini, haiku, small or 8b, else its first. With --model and
+    no provider named, only the providers serving that model are checked. Ctrl-C stops at once.
+    """
+    if timeout <= 0:
+        raise click.BadParameter("must be positive", param_hint="--timeout")
     chosen = [registry.provider(name) for name in names] or [
         registry.provider(info.name) for info in registry.providers()
     ]
-    results: list[CheckResult] = []
-    done = threading.Event()
-    progress = threading.Thread(target=_progress, args=(results, len(chosen), done), daemon=True)
-    progress.start()
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(chosen)))) as pool:
-        for result in pool.map(lambda provider: check_provider(provider, timeout), chosen):
-            results.append(result)
-    done.set()
-    progress.join()
+    if model is not None and not names:
+        chosen = [provider for provider in chosen if model in provider.models]
+        if not chosen:
+            raise click.BadParameter(f"no provider serves {model!r}", param_hint="--model")
+    results = _run_checks(chosen, timeout, model)
     if as_json:
         print_json([result.model_dump() for result in results])
     else:
@@ -117,6 +162,37 @@ def check(registry: Registry, names: tuple[str, ...], timeout: float, as_json: b
     if failed:
         error(style(f"not working: {', '.join(failed)}", fg="red", stream=sys.stderr))
         raise click.exceptions.Exit(1)
+
+
+def _run_checks(chosen: Sequence[Provider], timeout: float, model: str | None) -> list[CheckResult]:
+    """Check every provider at once, on daemon threads, so Ctrl-C never waits for one."""
+    finished: queue.Queue[tuple[int, CheckResult]] = queue.Queue()
+    slots = threading.BoundedSemaphore(PARALLEL)
+
+    def probe(index: int, provider: Provider) -> None:
+        with slots:
+            finished.put((index, check_provider(provider, timeout, model)))
+
+    for index, provider in enumerate(chosen):
+        threading.Thread(target=probe, args=(index, provider), daemon=True).start()
+    arrived: list[CheckResult] = []
+    done = threading.Event()
+    progress = threading.Thread(target=_progress, args=(arrived, len(chosen), done), daemon=True)
+    progress.start()
+    by_index: dict[int, CheckResult] = {}
+    try:
+        while len(by_index) < len(chosen):
+            # A bounded wait keeps the main thread responsive to Ctrl-C on every platform.
+            try:
+                index, result = finished.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            by_index[index] = result
+            arrived.append(result)
+    finally:
+        done.set()
+    progress.join()
+    return [by_index[index] for index in range(len(chosen))]
 
 
 def _progress(results: list[CheckResult], total: int, done: threading.Event) -> None:
