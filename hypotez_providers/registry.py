@@ -16,10 +16,11 @@ from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from . import hookspecs
 from ._first_party import claim_problem
+from ._key_file import key_file_path, read_keys
 from ._settings_source import did_you_mean
 from .endpoints import EndpointProvider
 from .errors import ConfigError, PluginError, UnknownProvider
@@ -61,7 +62,9 @@ class Registry:
 
     Create one per application (or use :func:`hypotez_providers.default_registry`). ``settings``
     defaults to the settings file; ``environ`` defaults to ``os.environ`` and supplies keys,
-    base URLs and ``HYPOTEZ_LOAD_PLUGINS``.
+    base URLs and ``HYPOTEZ_LOAD_PLUGINS``. When the settings come from the file (``settings``
+    not given), keys stored with ``hypotez keys set`` are the last place a key is looked for,
+    after the environment and the settings file; the keys file is read once.
 
     Raises :class:`ConfigError` when the settings do not fit what is installed: a table, alias
     or route naming no provider, a key a provider does not read, a ``HYPOTEZ_LOAD_PLUGINS`` name
@@ -77,6 +80,8 @@ class Registry:
     ) -> None:
         self._environ = os.environ if environ is None else environ
         self.settings = load_settings(environ=self._environ) if settings is None else settings
+        self._key_file = key_file_path(self._environ) if settings is None else None
+        self._stored_keys: dict[str, str] | None = None
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self._providers: dict[str, Provider] = {}
@@ -281,6 +286,12 @@ class Registry:
         settings = self.settings.for_provider(
             info.name, api_key_env=info.api_key_env, environ=self._environ
         )
+        if settings.api_key is None and self._key_file is not None:
+            if self._stored_keys is None:
+                self._stored_keys = read_keys(self._key_file)
+            stored = self._stored_keys.get(info.name)
+            if stored:
+                settings = settings.model_copy(update={"api_key": SecretStr(stored)})
         if settings.models:
             info = info.model_copy(update={"models": settings.models})
         completion = implementations["create_completion"]

@@ -60,13 +60,22 @@ from .provider_settings import RetryPolicy as RetryPolicy
 from .provider_settings import secret_problem as secret_problem
 
 
+class LogSettings(BaseModel):
+    """The ``[logs]`` table: whether the ``hypotez`` command records its calls locally."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Record every chat call in the local SQLite log.")
+
+
 class Settings(BaseModel):
     """Everything read from the settings file: one :class:`ProviderSettings` per provider.
 
     ``endpoints`` declare OpenAI-compatible providers. ``aliases`` map a name to a list of
     ``"provider:model"`` targets (or plain model names, meaning every provider that serves
     it), tried in that order. ``routes`` give an explicit provider order for a model.
-    ``retry`` and ``health`` set the router's policies.
+    ``retry`` and ``health`` set the router's policies. ``default_model`` is what
+    ``hypotez chat`` asks when no ``-m`` is given; ``[logs]`` turns its call log on or off.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -77,6 +86,8 @@ class Settings(BaseModel):
     routes: dict[str, Names] = Field(default_factory=dict)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     health: HealthPolicy = Field(default_factory=HealthPolicy)
+    default_model: str | None = Field(None, description="The model when none is named.")
+    logs: LogSettings = Field(default_factory=LogSettings)
     path: Path | None = Field(None, exclude=True, description="The file these came from, if any.")
     #: The text they were parsed from, to name the line of a problem found later.
     _source: str | None = PrivateAttr(None)

@@ -33,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for module in (chat, checks, config, demo, fake, listing):
         module.register(cli)
+    # After listing: ``models default`` turns its ``models`` command into a group.
+    from . import keys, logs, models_default
+
+    for module in (keys, logs, models_default):
+        module.register(cli)
     arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
         registry = Registry()

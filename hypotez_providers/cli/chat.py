@@ -1,5 +1,9 @@
 """``hypotez chat``: send a prompt, stream the answer to stdout.
 
+The prompt is the argument, piped standard input, or both (the argument, a blank line, then
+the piped text, as simonw's llm joins them). ``-m`` defaults to the settings' ``default_model``;
+``-c``/``--cid`` carry on a conversation from the local log, where every call is recorded.
+
 Tool calls the model makes are printed as one JSON document; ``--tool`` offers tools,
 ``--schema`` asks for JSON following a schema, ``-a`` attaches images. Every option is read
 and checked before anything is sent: a bad one is a usage error (exit 2) naming it.
@@ -10,7 +14,11 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import os
+import stat
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +28,10 @@ from ..errors import AllProvidersFailed, InvalidInput, ProviderError, StreamInte
 from ..options import validate_options
 from ..redaction import redact
 from ..registry import Registry
-from ..results import Attempt
+from ..results import Attempt, Usage
 from ..router import Router
 from ..tools import ToolCall, ToolCallAssembler
+from .logs import LoggedCall, conversation_so_far, record
 from .output import echo, error, style
 
 #: The name structured output is asked under (OpenAI requires one; the model sees it).
@@ -144,11 +153,13 @@ def calls_as_json(calls: tuple[ToolCall, ...] | list[ToolCall]) -> str:
     epilog="Examples:\n\n"
     "  hypotez chat -m gpt-4o-mini 'Name three rivers'\n\n"
     "  echo 'Summarise this' | hypotez chat -m fast -s 'Be brief' -o temperature=0.2 -v\n\n"
+    "  cat notes.txt | hypotez chat 'Summarise this'   (the prompt, a blank line, the notes)\n\n"
+    "  hypotez chat -c 'And the longest?'   (carries on the last conversation)\n\n"
     "  hypotez chat -m gpt-4o-mini --tool weather.json 'Weather in Paris?'\n\n"
     "  hypotez chat -m gpt-4o-mini --schema '{\"type\": \"object\"}' -a photo.png 'Describe it'",
 )
 @click.argument("prompt", required=False)
-@click.option("-m", "--model", required=True, help="Model name or alias.")
+@click.option("-m", "--model", help="Model name or alias (default: the settings' default_model).")
 @click.option("-s", "--system", help="A system message sent before the prompt.")
 @click.option("--provider", help="Ask this provider only.")
 @click.option(
@@ -175,18 +186,34 @@ def calls_as_json(calls: tuple[ToolCall, ...] | list[ToolCall]) -> str:
     help="Attach an image: a local file or an https URL (repeatable).",
 )
 @click.option("--no-stream", is_flag=True, help="Wait for the whole answer.")
-@click.option("--timeout", type=float, help="Seconds for the whole call, failover included.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for the whole call, failover included (more than 0).",
+)
 @click.option(
     "-v",
     "--verbose",
     is_flag=True,
     help="Show who answered, every attempt, and a finish reason other than stop (stderr).",
 )
+@click.option(
+    "-u", "--usage", "show_usage", is_flag=True, help="Show token usage and finish reason (stderr)."
+)
+@click.option(
+    "-c",
+    "--continue",
+    "continue_",
+    is_flag=True,
+    help="Carry on the last conversation in the log.",
+)
+@click.option("--cid", help="Carry on this conversation (an id from hypotez logs).")
+@click.option("--no-log", is_flag=True, help="Do not record this call in the log.")
 @click.pass_obj
 def chat(
     registry: Registry,
     prompt: str | None,
-    model: str,
+    model: str | None,
     system: str | None,
     provider: str | None,
     options: tuple[str, ...],
@@ -196,15 +223,24 @@ def chat(
     no_stream: bool,
     timeout: float | None,
     verbose: bool,
+    show_usage: bool,
+    continue_: bool,
+    cid: str | None,
+    no_log: bool,
 ) -> None:
-    """Send PROMPT (or standard input) to MODEL and print the answer as it arrives.
+    """Send PROMPT to MODEL and print the answer as it arrives.
 
-    Tool calls the model makes are printed as a JSON list of {id, name, arguments}.
+    Piped standard input is sent too: after PROMPT and a blank line when both are given, as
+    llm does, or alone. Tool calls the model makes are printed as a JSON list of
+    {id, name, arguments}. Every call is recorded in the local log (see hypotez logs) unless
+    --no-log or [logs] enabled = false.
     """
-    if prompt is None or prompt == "-":
-        if sys.stdin.isatty():
-            raise click.UsageError("give a PROMPT or pipe one on standard input")
-        prompt = sys.stdin.read()
+    prompt = _prompt_text(prompt)
+    model = model or registry.settings.default_model
+    if not model:
+        raise click.UsageError(
+            "no model: give -m/--model MODEL, or set a default with hypotez models default MODEL"
+        )
     extra = dict(parse_option(text) for text in options)
     if tools:
         _not_also_an_option(extra, "tools", "--tool")
@@ -212,49 +248,117 @@ def chat(
     if schema is not None:
         _not_also_an_option(extra, "response_format", "--schema")
         extra["response_format"] = read_schema(schema)
-    messages = ([{"role": "system", "content": system}] if system else []) + [
-        user_message(prompt, attachments)
-    ]
+    history: list[dict[str, Any]] = []
+    conversation = uuid.uuid4().hex
+    if continue_ or cid:
+        conversation, history = conversation_so_far(cid)
+    if system and not any(message.get("role") == "system" for message in history):
+        history.insert(0, {"role": "system", "content": system})
+    messages = [*history, user_message(prompt, attachments)]
     router = Router(registry)
     answered: str | None
+    usage: Usage | None
+    parts: list[str]
     calls: tuple[ToolCall, ...] | list[ToolCall]
+    started = time.monotonic()
     try:
         if no_stream:
             answer = router.complete(model, messages, provider=provider, timeout=timeout, **extra)
-            calls, reason = answer.tool_calls, answer.finish_reason
+            calls, reason, usage = answer.tool_calls, answer.finish_reason, answer.usage
+            text = answer.text
             if answer.text or not calls:
                 click.echo(answer.text)  # the answer itself is printed as sent, never redacted
             attempts, answered = list(answer.attempts), answer.provider
         else:
             stream = router.stream(model, messages, provider=provider, timeout=timeout, **extra)
             calls, pieces, reason, printed = [], ToolCallAssembler(), None, False
+            usage, parts = None, []
             try:
                 for chunk in stream:
                     if chunk.rescue == "restart":
-                        calls, pieces = [], ToolCallAssembler()
+                        calls, pieces, parts = [], ToolCallAssembler(), []
                     click.echo(chunk.text, nl=False)
                     sys.stdout.flush()
+                    parts.append(chunk.text)
                     printed = printed or bool(chunk.text)
                     calls.extend(chunk.tool_calls)
                     for delta in chunk.tool_call_deltas:
                         pieces.add(delta)
                     reason = chunk.finish_reason or reason
+                    usage = chunk.usage or usage
             finally:
                 if printed:
                     click.echo()
             calls = calls or list(pieces.finish())
             if not (printed or calls):
                 click.echo()  # an empty answer is still one line
+            text = "".join(parts)
             attempts, answered = stream.attempts, stream.provider
     except InvalidInput as problem:
         raise click.UsageError(redact(str(problem))) from None
     except (AllProvidersFailed, StreamInterrupted, ProviderError) as problem:
         error(str(problem))
         raise click.exceptions.Exit(1) from None
+    latency = time.monotonic() - started
     if calls:
         click.echo(calls_as_json(calls))  # what the model wrote, never redacted
     if verbose:
         _report(answered, attempts, reason)
+    if show_usage:
+        _report_usage(usage, reason)
+    if registry.settings.logs.enabled and not no_log:
+        call = LoggedCall(
+            conversation_id=conversation,
+            model=model,
+            provider=answered,
+            prompt=prompt,
+            messages=messages,
+            answer=text if not calls else text + calls_as_json(calls),
+            attempts=attempts,
+            latency=latency,
+            usage=usage,
+            finish_reason=reason,
+        )
+        record(call, _keys(registry))
+
+
+def _prompt_text(prompt: str | None) -> str:
+    """The prompt argument and piped standard input, joined as llm does; never empty."""
+    if prompt == "-":
+        prompt = None
+    piped = _piped_stdin()
+    if prompt is None and piped is None:
+        raise click.UsageError("give a PROMPT or pipe one on standard input")
+    text = "\n\n".join(part for part in (prompt, piped) if part)
+    if not text.strip():
+        raise click.UsageError("the prompt is empty: give a PROMPT or pipe some text")
+    return text
+
+
+def _piped_stdin() -> str | None:
+    """What is piped or redirected in, if anything; a terminal or /dev/null gives ``None``."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    # A terminal or a character device (/dev/null) has nothing to send; waiting would hang.
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)):
+        return None
+    return sys.stdin.read()
+
+
+def _keys(registry: Registry) -> list[str | None]:
+    return [provider.settings.api_key_value for provider in registry.by_name.values()]
+
+
+def _report_usage(usage: Usage | None, reason: str | None) -> None:
+    tokens = (
+        f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion = "
+        f"{usage.total_tokens} tokens"
+        if usage
+        else "not reported"
+    )
+    echo(f"usage: {tokens}; finish reason: {reason or 'unknown'}", err=True)
 
 
 def _not_also_an_option(extra: dict[str, Any], name: str, option: str) -> None:
