@@ -155,3 +155,31 @@ def test_sigterm_also_stops_the_fake_quietly():
         if process.poll() is None:
             process.kill()
     assert code == 0
+
+
+def test_the_cli_page_session_replays_with_shell_commands_only(tmp_path):
+    import re
+    import shutil
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    setup = re.findall(r"```sh\n(.*?)```", page, re.S)[0]
+    script = (
+        setup
+        + "hypotez chat -m gpt-3.5-turbo-16k 'What is a pluggy hook?'\n"
+        + 'kill -INT "$!"\nwait "$!"\necho "fake exited $?"\n'
+    )
+    hypotez = shutil.which("hypotez")
+    assert hypotez, "the hypotez command is installed with the package"
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(),
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "A pluggy hook is a named extension point that plugins implement.\nfake exited 0\n"
+    )
