@@ -1,7 +1,8 @@
 """``hypotez chat`` as people use it, run as a subprocess against fakes on 127.0.0.1.
 
 Piped input joined with the prompt; usage errors before anything is sent; a default model;
-``-u``; the local SQLite log and ``hypotez logs``; ``-c`` and ``--cid``; ``hypotez keys``.
+``-u``; the local SQLite log (failed calls too) and ``hypotez logs``; ``-c`` and ``--cid``;
+``hypotez keys``; the interactive chat under a pseudo-terminal.
 Every test's settings, keys and log live under its own tmp_path.
 """
 
@@ -9,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from hypotez_providers.testing import FakeOpenAI
+from hypotez_providers.testing import FakeOpenAI, Fault
 
 from .test_cli import GRAVITY_PATH, MODEL
 from .test_cli import run as run_cli
@@ -303,3 +308,100 @@ def test_keys_set_refuses_an_empty_key(data_home, tmp_path):
     result = run("keys", "set", "keyed", stdin="\n", data_home=data_home)
     assert result.returncode == 2
     assert not (tmp_path / "config-home" / "hypotez" / "keys.json").exists()
+
+
+def test_a_failed_call_is_logged_as_failed_without_a_key_and_not_continued(data_home):
+    key = "sk-env-key-should-never-be-logged-503"
+    with FakeOpenAI(api_key=key, models=("keyed-1",), reply="Fine.") as fake:
+        settings = data_home.parent / "keyed.toml"
+        settings.write_text(ENDPOINT.format(url=fake.url))
+        environ = {"HYPOTEZ_CONFIG": str(settings), "HYPOTEZ_KEYED_API_KEY": key}
+        answered = run("chat", "-m", "keyed-1", "first", data_home=data_home, **environ)
+        assert answered.returncode == 0, answered.stderr
+        fake.faults.extend(Fault(status=503) for _ in range(10))
+        result = run("chat", "-m", "keyed-1", f"second {key}", data_home=data_home, **environ)
+        assert result.returncode == 1
+        fake.faults.clear()
+        shown = run("logs", "--json", data_home=data_home, **environ)
+        assert shown.returncode == 0, shown.stderr
+        assert key not in shown.stdout
+        assert key not in (data_home / "hypotez" / "logs.db").read_bytes().decode("latin-1")
+        failed = json.loads(shown.stdout)[-1]
+        assert failed["outcome"] == "failed"
+        assert failed["prompt"].startswith("second")
+        assert failed["model"] == "keyed-1"
+        assert failed["error_kind"] == "AllProvidersFailed"
+        assert "503" in failed["error_message"]
+        assert failed["attempts"] and all(a["outcome"] != "ok" for a in failed["attempts"])
+        assert failed["latency"] > 0
+        listed = run("logs", data_home=data_home, **environ)
+        assert "FAILED" in listed.stdout and "failed: AllProvidersFailed" in listed.stdout
+        carried = run("chat", "-m", "keyed-1", "-c", "third", data_home=data_home, **environ)
+        assert carried.returncode == 0, carried.stderr
+        sent = fake.requests[-1].json["messages"]
+        assert [m["content"] for m in sent] == ["first", "Fine.", "third"]
+
+
+@pytest.mark.parametrize("ending", [b"exit\n", b"quit\n", b"\x04"], ids=["exit", "quit", "eof"])
+def test_no_prompt_on_a_terminal_is_an_interactive_chat_of_one_conversation(
+    gravity, data_home, ending
+):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HYPOTEZ_")}
+    environ.update(XDG_DATA_HOME=str(data_home), HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url)
+    environ.setdefault("XDG_CONFIG_HOME", "/nonexistent")
+    leader, follower = pty.openpty()  # stdin a real terminal, so isatty() is true
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hypotez_providers", "chat", "-m", MODEL],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        os.close(follower)
+        os.write(leader, b"First question\nSecond question\n" + ending)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, stderr
+    assert stdout == "The fake answers.\nThe fake answers.\n"
+    assert stderr.count("> ") == 3
+    first, second = (request.json["messages"] for request in gravity.requests)
+    assert first == [{"role": "user", "content": "First question"}]
+    assert second == [
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": "The fake answers."},
+        {"role": "user", "content": "Second question"},
+    ]
+    with sqlite3.connect(data_home / "hypotez" / "logs.db") as connection:
+        rows = connection.execute("SELECT conversation_id, prompt FROM calls").fetchall()
+    assert [prompt for _, prompt in rows] == ["First question", "Second question"]
+    assert len({conversation for conversation, _ in rows}) == 1
+
+
+def test_ctrl_c_ends_the_interactive_chat_with_exit_0(gravity, data_home):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HYPOTEZ_")}
+    environ.update(XDG_DATA_HOME=str(data_home), HYPOTEZ_GRAVITYENGINE_BASE_URL=gravity.url)
+    environ.setdefault("XDG_CONFIG_HOME", "/nonexistent")
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hypotez_providers", "chat", "-m", MODEL],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        os.close(follower)
+        os.write(leader, b"First question\n")
+        assert process.stdout is not None
+        assert process.stdout.readline() == "The fake answers.\n"  # now waiting for a line
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert len(gravity.requests) == 1

@@ -3,6 +3,8 @@
 The prompt is the argument, piped standard input, or both (the argument, a blank line, then
 the piped text, as simonw's llm joins them). ``-m`` defaults to the settings' ``default_model``;
 ``-c``/``--cid`` carry on a conversation from the local log, where every call is recorded.
+With no prompt and a terminal on standard input, each line typed is the next turn of one
+conversation until ``exit``, ``quit``, EOF or Ctrl-C.
 
 Tool calls the model makes are printed as one JSON document; ``--tool`` offers tools,
 ``--schema`` asks for JSON following a schema, ``-a`` attaches images. Every option is read
@@ -19,6 +21,7 @@ import stat
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -232,10 +235,13 @@ def chat(
 
     Piped standard input is sent too: after PROMPT and a blank line when both are given, as
     llm does, or alone. Tool calls the model makes are printed as a JSON list of
-    {id, name, arguments}. Every call is recorded in the local log (see hypotez logs) unless
+    {id, name, arguments}. With no PROMPT and standard input a terminal, each line typed
+    (after "> " on stderr) is the next turn of one conversation; exit, quit, Ctrl-D or
+    Ctrl-C end it. Every call is recorded in the local log (see hypotez logs) unless
     --no-log or [logs] enabled = false.
     """
-    prompt = _prompt_text(prompt)
+    interactive = prompt is None and _stdin_is_a_terminal()
+    prompt = None if interactive else _prompt_text(prompt)
     model = model or registry.settings.default_model
     if not model:
         raise click.UsageError(
@@ -254,72 +260,174 @@ def chat(
         conversation, history = conversation_so_far(cid)
     if system and not any(message.get("role") == "system" for message in history):
         history.insert(0, {"role": "system", "content": system})
-    messages = [*history, user_message(prompt, attachments)]
-    router = Router(registry)
-    answered: str | None
-    usage: Usage | None
-    parts: list[str]
-    calls: tuple[ToolCall, ...] | list[ToolCall]
-    started = time.monotonic()
+    turns = _Conversation(
+        registry=registry,
+        model=model,
+        provider=provider,
+        timeout=timeout,
+        extra=extra,
+        no_stream=no_stream,
+        verbose=verbose,
+        show_usage=show_usage,
+        log=registry.settings.logs.enabled and not no_log,
+        conversation=conversation,
+    )
+    if prompt is None:
+        _repl(turns, history, attachments)
+    else:
+        turns.send(prompt, [*history, user_message(prompt, attachments)])
+
+
+def _stdin_is_a_terminal() -> bool:
     try:
-        if no_stream:
-            answer = router.complete(model, messages, provider=provider, timeout=timeout, **extra)
-            calls, reason, usage = answer.tool_calls, answer.finish_reason, answer.usage
-            text = answer.text
-            if answer.text or not calls:
-                click.echo(answer.text)  # the answer itself is printed as sent, never redacted
-            attempts, answered = list(answer.attempts), answer.provider
-        else:
-            stream = router.stream(model, messages, provider=provider, timeout=timeout, **extra)
-            calls, pieces, reason, printed = [], ToolCallAssembler(), None, False
-            usage, parts = None, []
+        return sys.stdin.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _repl(
+    turns: _Conversation, history: list[dict[str, Any]], attachments: tuple[str, ...]
+) -> None:
+    """Read lines from the terminal, each the next turn, until exit, quit, EOF or Ctrl-C."""
+    echo("Type a message and press Enter; exit, quit or Ctrl-D ends the chat.", err=True)
+    while True:
+        try:
+            echo("> ", nl=False, err=True)
+            line = sys.stdin.readline()
+            if not line or line.strip() in ("exit", "quit"):
+                return
+            if not line.strip():
+                continue
+            text = line.rstrip("\n")
+            messages = [*history, user_message(text, attachments)]
+            attachments = ()  # attached to the first turn only
             try:
-                for chunk in stream:
-                    if chunk.rescue == "restart":
-                        calls, pieces, parts = [], ToolCallAssembler(), []
-                    click.echo(chunk.text, nl=False)
-                    sys.stdout.flush()
-                    parts.append(chunk.text)
-                    printed = printed or bool(chunk.text)
-                    calls.extend(chunk.tool_calls)
-                    for delta in chunk.tool_call_deltas:
-                        pieces.add(delta)
-                    reason = chunk.finish_reason or reason
-                    usage = chunk.usage or usage
-            finally:
-                if printed:
-                    click.echo()
-            calls = calls or list(pieces.finish())
-            if not (printed or calls):
-                click.echo()  # an empty answer is still one line
-            text = "".join(parts)
-            attempts, answered = stream.attempts, stream.provider
-    except InvalidInput as problem:
-        raise click.UsageError(redact(str(problem))) from None
-    except (AllProvidersFailed, StreamInterrupted, ProviderError) as problem:
-        error(str(problem))
-        raise click.exceptions.Exit(1) from None
-    latency = time.monotonic() - started
-    if calls:
-        click.echo(calls_as_json(calls))  # what the model wrote, never redacted
-    if verbose:
-        _report(answered, attempts, reason)
-    if show_usage:
-        _report_usage(usage, reason)
-    if registry.settings.logs.enabled and not no_log:
-        call = LoggedCall(
-            conversation_id=conversation,
-            model=model,
-            provider=answered,
-            prompt=prompt,
-            messages=messages,
-            answer=text if not calls else text + calls_as_json(calls),
-            attempts=attempts,
-            latency=latency,
-            usage=usage,
-            finish_reason=reason,
+                answer = turns.send(text, messages)
+            except click.exceptions.Exit:
+                continue  # the error is shown and logged; the conversation goes on without it
+            except click.ClickException as problem:
+                problem.show()  # bad input for this turn only; the next line may be fine
+                continue
+            history = [*messages, {"role": "assistant", "content": answer}]
+        except KeyboardInterrupt:
+            echo(err=True)
+            return
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    """What stays the same for every turn of one ``hypotez chat``: where and how it is sent."""
+
+    registry: Registry
+    model: str
+    provider: str | None
+    timeout: float | None
+    extra: dict[str, Any]
+    no_stream: bool
+    verbose: bool
+    show_usage: bool
+    log: bool
+    conversation: str
+
+    def send(self, prompt: str, messages: list[dict[str, Any]]) -> str:
+        """Send ``messages``, print the answer, record the call; return the answer as logged.
+
+        A provider failure is shown, recorded as failed, and raised as exit status 1.
+        """
+        registry, model, provider = self.registry, self.model, self.provider
+        timeout, extra, no_stream, conversation = (
+            self.timeout,
+            self.extra,
+            self.no_stream,
+            self.conversation,
         )
-        record(call, _keys(registry))
+        router = Router(registry)
+        answered: str | None
+        usage: Usage | None
+        parts: list[str]
+        calls: tuple[ToolCall, ...] | list[ToolCall]
+        started = time.monotonic()
+        stream: Any = None
+        try:
+            if no_stream:
+                answer = router.complete(
+                    model, messages, provider=provider, timeout=timeout, **extra
+                )
+                calls, reason, usage = answer.tool_calls, answer.finish_reason, answer.usage
+                text = answer.text
+                if answer.text or not calls:
+                    click.echo(answer.text)  # the answer itself is printed as sent, never redacted
+                attempts, answered = list(answer.attempts), answer.provider
+            else:
+                stream = router.stream(model, messages, provider=provider, timeout=timeout, **extra)
+                calls, pieces, reason, printed = [], ToolCallAssembler(), None, False
+                usage, parts = None, []
+                try:
+                    for chunk in stream:
+                        if chunk.rescue == "restart":
+                            calls, pieces, parts = [], ToolCallAssembler(), []
+                        click.echo(chunk.text, nl=False)
+                        sys.stdout.flush()
+                        parts.append(chunk.text)
+                        printed = printed or bool(chunk.text)
+                        calls.extend(chunk.tool_calls)
+                        for delta in chunk.tool_call_deltas:
+                            pieces.add(delta)
+                        reason = chunk.finish_reason or reason
+                        usage = chunk.usage or usage
+                finally:
+                    if printed:
+                        click.echo()
+                calls = calls or list(pieces.finish())
+                if not (printed or calls):
+                    click.echo()  # an empty answer is still one line
+                text = "".join(parts)
+                attempts, answered = stream.attempts, stream.provider
+        except InvalidInput as problem:
+            raise click.UsageError(redact(str(problem))) from None
+        except (AllProvidersFailed, StreamInterrupted, ProviderError) as problem:
+            error(str(problem))
+            if self.log:
+                failed = LoggedCall(
+                    conversation_id=conversation,
+                    model=model,
+                    provider=problem.provider if isinstance(problem, StreamInterrupted) else None,
+                    prompt=prompt,
+                    messages=messages,
+                    answer=problem.text if isinstance(problem, StreamInterrupted) else "",
+                    attempts=_attempts_of(problem, stream),
+                    latency=time.monotonic() - started,
+                    usage=None,
+                    finish_reason=None,
+                    outcome="failed",
+                    error_kind=type(problem).__name__,
+                    error_message=str(problem),
+                )
+                record(failed, _keys(registry))
+            raise click.exceptions.Exit(1) from None
+        latency = time.monotonic() - started
+        if calls:
+            click.echo(calls_as_json(calls))  # what the model wrote, never redacted
+        if self.verbose:
+            _report(answered, attempts, reason)
+        if self.show_usage:
+            _report_usage(usage, reason)
+        logged = text if not calls else text + calls_as_json(calls)
+        if self.log:
+            call = LoggedCall(
+                conversation_id=conversation,
+                model=model,
+                provider=answered,
+                prompt=prompt,
+                messages=messages,
+                answer=logged,
+                attempts=attempts,
+                latency=latency,
+                usage=usage,
+                finish_reason=reason,
+            )
+            record(call, _keys(registry))
+        return logged
 
 
 def _prompt_text(prompt: str | None) -> str:
@@ -345,6 +453,13 @@ def _piped_stdin() -> str | None:
     if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)):
         return None
     return sys.stdin.read()
+
+
+def _attempts_of(problem: Exception, stream: Any) -> list[Attempt]:
+    """Every attempt of a failed call: the error's own list, else the stream's, if any."""
+    if isinstance(problem, AllProvidersFailed):
+        return [a for a in problem.attempts if isinstance(a, Attempt)]
+    return list(getattr(stream, "attempts", None) or [])
 
 
 def _keys(registry: Registry) -> list[str | None]:

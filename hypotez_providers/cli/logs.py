@@ -1,6 +1,7 @@
 """The local log of ``hypotez chat`` calls (stdlib SQLite), and ``hypotez logs`` to read it.
 
-Each call is one row: the messages sent, the answer, the model asked, the provider that
+Each call is one row, answered or failed: the messages sent, the answer (or the error's kind
+and message), the model asked, the provider that
 answered, every attempt (JSON), latency, token usage, finish reason, a UTC timestamp and the
 conversation it belongs to. Text is passed through :func:`~hypotez_providers.redaction.redact`
 before it is stored, so a key never reaches the file. The file is ``$HYPOTEZ_LOGS_PATH``, else
@@ -43,12 +44,22 @@ CREATE TABLE IF NOT EXISTS calls (
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
     total_tokens INTEGER,
-    finish_reason TEXT
+    finish_reason TEXT,
+    outcome TEXT NOT NULL DEFAULT 'answered',
+    error_kind TEXT,
+    error_message TEXT
 )
 """
+#: Columns added after the first release, with their definitions, for logs made before them.
+_ADDED = {
+    "outcome": "TEXT NOT NULL DEFAULT 'answered'",
+    "error_kind": "TEXT",
+    "error_message": "TEXT",
+}
 _COLUMNS = (
     "id, conversation_id, timestamp, model, provider, prompt, messages, answer, attempts, "
-    "latency, prompt_tokens, completion_tokens, total_tokens, finish_reason"
+    "latency, prompt_tokens, completion_tokens, total_tokens, finish_reason, outcome, "
+    "error_kind, error_message"
 )
 
 
@@ -79,6 +90,19 @@ class LoggedCall:
     latency: float
     usage: Usage | None
     finish_reason: str | None
+    #: ``"answered"``, or ``"failed"`` with the error's class name and message.
+    outcome: str = "answered"
+    error_kind: str | None = None
+    error_message: str | None = None
+
+
+def _prepare(database: sqlite3.Connection) -> None:
+    """Create the table, or add the columns a log written by an older version lacks."""
+    database.execute(_SCHEMA)
+    present = {row[1] for row in database.execute("PRAGMA table_info(calls)")}
+    for name, definition in _ADDED.items():
+        if name not in present:
+            database.execute(f"ALTER TABLE calls ADD COLUMN {name} {definition}")
 
 
 def record(call: LoggedCall, secrets: Iterable[str | None] = ()) -> None:
@@ -102,32 +126,40 @@ def record(call: LoggedCall, secrets: Iterable[str | None] = ()) -> None:
         usage.completion_tokens if usage else None,
         usage.total_tokens if usage else None,
         call.finish_reason,
+        call.outcome,
+        call.error_kind,
+        None if call.error_message is None else redact(call.error_message, secrets),
     )
     with closing(sqlite3.connect(path)) as database, database:
-        database.execute(_SCHEMA)
+        _prepare(database)
         database.execute(
             f"INSERT INTO calls ({_COLUMNS.removeprefix('id, ')}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({', '.join('?' * len(row))})",
             row,
         )
 
 
-def recent(count: int, conversation_id: str | None = None) -> list[dict[str, Any]]:
-    """The last ``count`` calls (of one conversation, if given), oldest first, as dicts."""
+def recent(
+    count: int, conversation_id: str | None = None, *, answered_only: bool = False
+) -> list[dict[str, Any]]:
+    """The last ``count`` calls (of one conversation, if given), oldest first, as dicts.
+
+    ``answered_only`` leaves out failed calls (a conversation carries on from answers only).
+    """
     path = logs_path()
     if not path.exists():
         return []
-    where, parameters = (
-        ("WHERE conversation_id = ?", [conversation_id])
-        if conversation_id
-        else (
-            "",
-            [],
-        )
-    )
-    with closing(sqlite3.connect(path)) as database:
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if conversation_id:
+        conditions.append("conversation_id = ?")
+        parameters.append(conversation_id)
+    if answered_only:
+        conditions.append("outcome = 'answered'")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    with closing(sqlite3.connect(path)) as database, database:
         database.row_factory = sqlite3.Row
-        database.execute(_SCHEMA)
+        _prepare(database)
         rows = database.execute(
             f"SELECT {_COLUMNS} FROM calls {where} ORDER BY id DESC LIMIT ?",
             [*parameters, count],
@@ -146,7 +178,7 @@ def conversation_so_far(conversation_id: str | None) -> tuple[str, list[dict[str
 
     Raises :class:`click.UsageError` when there is no such conversation in the log.
     """
-    last = recent(1, conversation_id)
+    last = recent(1, conversation_id, answered_only=True)
     if not last:
         wanted = f"conversation {conversation_id!r}" if conversation_id else "a conversation"
         raise click.UsageError(f"no {wanted} in the log ({logs_path()}) to continue")
@@ -180,14 +212,15 @@ def logs(context: click.Context, count: int, as_json: bool) -> None:
         print_json(calls)
         return
     for call in calls:
+        failed = call["outcome"] == "failed"
         echo(
             f"# {call['timestamp']}  {call['model']}  {call['provider'] or '-'}  "
-            f"conversation {call['conversation_id']}"
+            f"conversation {call['conversation_id']}" + ("  FAILED" if failed else "")
         )
         echo()
         echo(call["prompt"])
         echo()
-        echo(call["answer"])
+        echo(f"failed: {call['error_kind']}: {call['error_message']}" if failed else call["answer"])
         echo()
 
 
