@@ -13,6 +13,7 @@ import click
 from ..errors import ConfigError
 from ..registry import Registry
 from ..settings import default_config_path, parse_settings
+from .grouping import with_subcommands
 from .output import echo
 
 _TABLE = re.compile(r"^\s*\[", re.MULTILINE)
@@ -21,25 +22,12 @@ _DEFAULT = re.compile(r"^default_model\s*=.*$", re.MULTILINE)
 
 def register(cli: click.Group) -> None:
     """Turn ``cli``'s ``models`` command into a group with ``default`` beside the listing."""
-    listing = cli.commands["models"]
-    group = click.Group(
-        name="models",
-        params=listing.params,
-        help=listing.help,
-        epilog="Examples: hypotez models --json; hypotez models default gpt-4o-mini",
-        invoke_without_command=True,
-        callback=click.pass_context(_list_unless_subcommand(listing)),
+    with_subcommands(
+        cli,
+        "models",
+        "Examples: hypotez models --json; hypotez models default gpt-4o-mini",
+        default,
     )
-    group.add_command(default)
-    cli.add_command(group)
-
-
-def _list_unless_subcommand(listing: click.Command):  # type: ignore[no-untyped-def]
-    def run(context: click.Context, **values: object) -> None:
-        if context.invoked_subcommand is None:
-            context.invoke(listing, **values)
-
-    return run
 
 
 def known_models(registry: Registry) -> set[str]:

@@ -9,23 +9,15 @@ import click
 
 from ..registry import Registry
 from ..testing.conformance import WIRE_FORMATS, run_conformance
-from .models_default import _list_unless_subcommand
+from .grouping import with_subcommands
 from .output import echo
 
 
 def register(cli: click.Group) -> None:
     """Turn ``cli``'s ``plugins`` command into a group with ``check`` beside the listing."""
-    listing = cli.commands["plugins"]
-    group = click.Group(
-        name="plugins",
-        params=listing.params,
-        help=listing.help,
-        epilog="Examples: hypotez plugins --json; hypotez plugins check openai",
-        invoke_without_command=True,
-        callback=click.pass_context(_list_unless_subcommand(listing)),
+    with_subcommands(
+        cli, "plugins", "Examples: hypotez plugins --json; hypotez plugins check openai", check
     )
-    group.add_command(check)
-    cli.add_command(group)
 
 
 @click.command(epilog="Example: hypotez plugins check my-provider --format openai --model m1")
