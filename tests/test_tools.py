@@ -27,34 +27,15 @@ from hypotez_providers.results import Chunk, Completion
 from hypotez_providers.settings import parse_settings
 from hypotez_providers.sse import SSEEvent
 from hypotez_providers.testing import FakeOpenAI, closed_port_url
+from hypotez_providers.testing.samples import PARIS_CALL as PARIS
+from hypotez_providers.testing.samples import ROME_CALL as ROME
+from hypotez_providers.testing.samples import SAMPLE_TOOLS as TOOLS
 from hypotez_providers.tools import ToolCall, ToolCallAssembler, ToolCallDelta
 
 GRAVITY_PATH = "/api/openai/v1/chat/completions"
 GRAVITY_MODEL = "gpt-3.5-turbo-16k"
 LOCAL_MODEL = "llama-3.3-70b"
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris and in Rome?"}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-CLOCK = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
-    },
-}
-TOOLS = [WEATHER, CLOCK]
-PARIS = {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'}
-ROME = {"name": "get_weather", "arguments": '{"city": "Rome", "unit": "celsius"}'}
 TIME = {"name": "get_time", "arguments": '{"tz": "Europe/Paris"}'}
 FINAL = "It is 21 °C in Paris and 24 °C in Rome."
 SCHEMA = {

@@ -32,6 +32,11 @@ from hypotez_providers.results import Completion
 from hypotez_providers.settings import parse_settings
 from hypotez_providers.testing import FakeOpenAI, Fault
 from hypotez_providers.testing.anthropic import FakeAnthropic
+from hypotez_providers.testing.samples import CLOCK_TOOL as CLOCK
+from hypotez_providers.testing.samples import PARIS_CALL as PARIS
+from hypotez_providers.testing.samples import ROME_CALL as ROME
+from hypotez_providers.testing.samples import SAMPLE_TOOLS as TOOLS
+from hypotez_providers.testing.samples import WEATHER_TOOL as WEATHER
 from hypotez_providers.tools import ToolCall
 
 KEY = "sk-ant-test-0123456789abcdefgh"
@@ -39,26 +44,6 @@ MODEL = "claude-haiku-4-5"
 GRAVITY_PATH = "/api/openai/v1/chat/completions"
 GRAVITY_MODEL = "gpt-3.5-turbo-16k"
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris and in Rome?"}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-CLOCK = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
-    },
-}
-TOOLS = [WEATHER, CLOCK]
 ANTHROPIC_TOOLS = [
     {
         "name": "get_weather",
@@ -67,8 +52,6 @@ ANTHROPIC_TOOLS = [
     },
     {"name": "get_time", "input_schema": CLOCK["function"]["parameters"]},
 ]
-PARIS = {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'}
-ROME = {"name": "get_weather", "arguments": '{"city": "Rome", "unit": "celsius"}'}
 TIME = {"name": "get_time", "arguments": '{"tz": "Europe/Paris"}'}
 FINAL = "It is 21 °C in Paris and 24 °C in Rome."
 SCHEMA = {

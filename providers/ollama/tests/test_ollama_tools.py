@@ -26,33 +26,16 @@ from hypotez_providers import (
 from hypotez_providers.results import Completion
 from hypotez_providers.settings import parse_settings
 from hypotez_providers.testing import FakeOllama, FakeOpenAI
+from hypotez_providers.testing.samples import CLOCK_TOOL as CLOCK
+from hypotez_providers.testing.samples import PARIS_CALL as PARIS
+from hypotez_providers.testing.samples import SAMPLE_TOOLS as TOOLS
+from hypotez_providers.testing.samples import WEATHER_TOOL as WEATHER
 from hypotez_providers.tools import ToolCall, ToolCallDelta
 
 MODEL = "llama3.2:latest"
 GRAVITY_PATH = "/api/openai/v1/chat/completions"
 GRAVITY_MODEL = "gpt-3.5-turbo-16k"
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-CLOCK = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
-    },
-}
-TOOLS = [WEATHER, CLOCK]
-PARIS = {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'}
 TIME = {"name": "get_time", "arguments": '{"tz": "Europe/Paris"}'}
 FINAL = "It is 21 °C in Paris."
 SCHEMA = {
