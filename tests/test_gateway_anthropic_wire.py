@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hypotez_providers import InvalidInput, validate_messages, validate_options
+from hypotez_providers.gateway.anthropic_stream import event
 from hypotez_providers.gateway.anthropic_wire import (
     ERROR_TYPES,
     MessageStream,
@@ -879,6 +880,20 @@ def test_nothing_follows_the_end():
     stream.error(Failure(504, "timeout", "slow"))
     assert stream.feed(Chunk(text="b")) == b""
     assert stream.finish() == b""
+
+
+@given(st.text(min_size=1))
+def test_a_text_delta_is_exactly_the_event_it_stands_for(text):
+    stream = MessageStream(model="m", message_id="msg_1")
+    stream.start()
+    stream.feed(Chunk(text="a"))
+    expected = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": text},
+    }
+    assert stream.feed(Chunk(text=text)) == event("content_block_delta", expected)
+    assert events(stream.feed(Chunk(text=text))) == [("content_block_delta", expected)]
 
 
 def test_ping():
