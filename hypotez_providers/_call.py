@@ -341,6 +341,7 @@ class RoutedCall:
                 duration=duration,
                 malformed_events=malformed_events,
                 rescue=self.rescuing,
+                retry_after=error.retry_after if error else None,
             )
         )
 

@@ -52,7 +52,8 @@ class Attempt(BaseModel):
     ``outcome`` is ``"ok"``, ``"failed"`` (``error`` names the error type) or ``"skipped"``
     (``message`` says why: circuit open, no API key, disabled). ``malformed_events`` counts the
     undecodable stream events that were skipped; ``rescue`` is set on an attempt that took over
-    a broken stream (``"restart"`` or ``"continue"``).
+    a broken stream (``"restart"`` or ``"continue"``); ``retry_after`` is the wait (seconds) a
+    failing provider asked for.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -66,6 +67,7 @@ class Attempt(BaseModel):
     duration: float = 0.0
     malformed_events: int = 0
     rescue: Literal["restart", "continue"] | None = None
+    retry_after: float | None = None
 
     def describe(self) -> str:
         """One line: ``openai (gpt-4o-mini): failed, RateLimited, HTTP 429, 0.012s: ...``."""

@@ -40,6 +40,7 @@ from pydantic import (
 
 from ._settings_source import decode, did_you_mean, fields_at, line_of, parse_toml, problem_at
 from .errors import ConfigError
+from .gateway.settings import GatewaySettings
 from .health import HealthPolicy
 from .urls import check_base_url
 
@@ -75,7 +76,8 @@ class Settings(BaseModel):
     ``"provider:model"`` targets (or plain model names, meaning every provider that serves
     it), tried in that order. ``routes`` give an explicit provider order for a model.
     ``retry`` and ``health`` set the router's policies. ``default_model`` is what
-    ``hypotez chat`` asks when no ``-m`` is given; ``[logs]`` turns its call log on or off.
+    ``hypotez chat`` asks when no ``-m`` is given; ``[logs]`` turns its call log on or off;
+    ``[gateway]`` configures ``hypotez serve``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -88,6 +90,7 @@ class Settings(BaseModel):
     health: HealthPolicy = Field(default_factory=HealthPolicy)
     default_model: str | None = Field(None, description="The model when none is named.")
     logs: LogSettings = Field(default_factory=LogSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     path: Path | None = Field(None, exclude=True, description="The file these came from, if any.")
     #: The text they were parsed from, to name the line of a problem found later.
     _source: str | None = PrivateAttr(None)

@@ -34,9 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in (chat, checks, config, demo, fake, listing):
         module.register(cli)
     # After listing: ``models default`` and ``plugins check`` turn those commands into groups.
-    from . import keys, logs, models_default, plugins_check
+    from . import keys, logs, models_default, plugins_check, serve
 
-    for module in (keys, logs, models_default, plugins_check):
+    for module in (keys, logs, models_default, plugins_check, serve):
         module.register(cli)
     arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
