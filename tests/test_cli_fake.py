@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 
@@ -157,29 +159,281 @@ def test_sigterm_also_stops_the_fake_quietly():
     assert code == 0
 
 
+def _normalised(text: str, home: str) -> str:
+    """Output with what differs between runs (ports, pids, times, ids, home) made constant."""
+    import re
+
+    text = text.replace(home, "/home/you")
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r"pid \d+", "pid N", text)
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", "TIME", text)
+    text = re.sub(r"conversation [0-9a-f]{32}", "conversation ID", text)
+    # A conformance check's detail varies with timing; its verdict and name do not.
+    return re.sub(r"^(PASS|FAIL)  ([^:]+):.*$", r"\1  \2", text, flags=re.M)
+
+
+def _session(block: str) -> list[tuple[str, str]]:
+    """``$ command`` lines of a page's text block, each with the output shown after it."""
+    steps: list[tuple[str, str]] = []
+    for line in block.splitlines(keepends=True):
+        if line.startswith("$ "):
+            steps.append((line[2:].strip(), ""))
+        else:
+            command, output = steps[-1]
+            steps[-1] = (command, output + line)
+    return steps
+
+
 def test_the_cli_page_session_replays_with_shell_commands_only(tmp_path):
     import re
     import shutil
     from pathlib import Path
 
     page = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
-    setup = re.findall(r"```sh\n(.*?)```", page, re.S)[0]
-    script = (
-        setup
-        + "hypotez chat -m gpt-3.5-turbo-16k 'What is a pluggy hook?'\n"
-        + 'kill -INT "$!"\nwait "$!"\necho "fake exited $?"\n'
-    )
-    hypotez = shutil.which("hypotez")
-    assert hypotez, "the hypotez command is installed with the package"
-    result = subprocess.run(
-        ["bash", "-e", "-c", script],
-        capture_output=True,
+    start_fake = re.findall(r"```sh\n(.*?)```", page, re.S)[0].strip()
+    texts = re.findall(r"```text\n(.*?)```", page, re.S)
+    session = next(block for block in texts if block.startswith('$ hypotez chat "hi"\nhypotez:'))
+    without = next(block for block in texts if block.startswith('$ hypotez chat "hi"\nUsage:'))
+    assert start_fake == "hypotez fake"
+    assert shutil.which("hypotez"), "the hypotez command is installed with the package"
+    home, fresh = tmp_path / "you", tmp_path / "fresh"
+    home.mkdir()
+    fake = subprocess.Popen(
+        ["bash", "-c", f"exec {start_fake}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        cwd=tmp_path,
-        env=_env(),
+        env=_home_env(home),
+    )
+    try:
+        assert fake.stdout is not None
+        fake.stdout.readline()  # announced by now
+        steps = _session(session)
+        assert len(steps) >= 13
+        for command, shown in steps:
+            result = subprocess.run(
+                ["bash", "-c", command],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=_home_env(home, COLUMNS="100"),
+                timeout=60,
+            )
+            assert result.returncode == 0, (command, result.stdout)
+            assert _normalised(result.stdout, str(home)) == _normalised(shown, "/home/you"), command
+    finally:
+        assert _interrupt(fake) == 0
+    [(command, shown)] = _session(without)
+    result = subprocess.run(
+        ["bash", "-c", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_home_env(fresh),
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == (
-        "A pluggy hook is a named extension point that plugins implement.\nfake exited 0\n"
+    assert result.returncode == 2
+    assert result.stdout == shown
+
+
+# -- the announcement: a running fake answers `hypotez chat "hi"` in any other terminal -------
+
+
+def _home_env(home, **extra: str) -> dict[str, str]:
+    """A throwaway user: settings, keys, announcements and log all under ``home``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HYPOTEZ_", "XDG_")) and not k.endswith("_API_KEY")
+    }
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def _announced_fake(home, *arguments: str) -> subprocess.Popen[str]:
+    """``hypotez fake`` for the user at ``home``, returned once its first line is out."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hypotez_providers", "fake", "--port", "0", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_home_env(home),
     )
+    assert process.stdout is not None
+    # The announcement is written before the first line is printed.
+    assert process.stdout.readline().startswith(("export ", "[providers."))
+    return process
+
+
+def _hypotez(home, *arguments: str, stdin: str = "", **extra: str):
+    return subprocess.run(
+        [sys.executable, "-m", "hypotez_providers", *arguments],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=_home_env(home, **extra),
+        timeout=60,
+    )
+
+
+def _announcement(home, form: str = "gravityengine"):
+    from pathlib import Path
+
+    return Path(home) / ".config" / "hypotez" / "fakes" / f"{form}.json"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_with_a_fake_running_chat_answers_with_no_model_and_no_export_continues_and_logs(
+    tmp_path,
+):
+    fake = _announced_fake(tmp_path, "--reply", "Hi from the fake.")
+    try:
+        first = _hypotez(tmp_path, "chat", "hi")
+        second = _hypotez(tmp_path, "chat", "-c", "and then?")
+        logs = _hypotez(tmp_path, "logs", "--json")
+    finally:
+        assert _interrupt(fake) == 0
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "Hi from the fake.\n"
+    note = "hypotez: gravityengine -> fake upstream http://127.0.0.1:"
+    assert first.stderr.count(note) == 1
+    assert f"(hypotez fake, pid {fake.pid})" in first.stderr
+    assert "gpt-3.5-turbo-16k" in first.stderr
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "Hi from the fake.\n"
+    assert logs.returncode == 0, logs.stderr
+    assert note not in logs.stderr  # a command that calls no provider says nothing of it
+    calls = json.loads(logs.stdout)
+    assert sorted(call["prompt"] for call in calls) == ["and then?", "hi"]
+    assert {call["provider"] for call in calls} == {"gravityengine"}
+    assert {call["model"] for call in calls} == {"gpt-3.5-turbo-16k"}
+    assert len({call["conversation_id"] for call in calls}) == 1
+
+
+def test_fake_says_that_chat_in_another_terminal_now_answers_from_it(tmp_path):
+    fake = _announced_fake(tmp_path, "--format", "ollama")
+    try:
+        path = _announcement(tmp_path, "ollama")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        announced = json.loads(path.read_text())
+        assert fake.stderr is not None
+        told = [fake.stderr.readline() for _ in range(5)]  # the settings lines come first
+    finally:
+        assert _interrupt(fake) == 0
+    assert any('hypotez chat "hi" now answers from it (llama3.2)' in line for line in told), told
+    assert announced["provider"] == "ollama"
+    assert announced["model"] == "llama3.2"
+    assert announced["pid"] == fake.pid
+    assert announced["base_url"].startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_the_announcement_is_removed_when_the_fake_is_stopped(tmp_path, stop):
+    fake = _announced_fake(tmp_path)
+    path = _announcement(tmp_path)
+    try:
+        assert path.exists()
+        fake.send_signal(stop)
+        code = fake.wait(timeout=10)
+    finally:
+        if fake.poll() is None:
+            fake.kill()
+    assert code == 0
+    assert not path.exists()
+    assert list(path.parent.iterdir()) == []
+    result = _hypotez(tmp_path, "chat", "hi")
+    assert result.returncode == 2
+    assert "hypotez fake" in result.stderr
+
+
+def test_a_stale_announcement_is_ignored_and_removed(tmp_path):
+    from hypotez_providers.testing import FakeOpenAI
+
+    # A stale file pointing at an upstream that would answer: honouring it would succeed.
+    with FakeOpenAI(path=GRAVITYENGINE_PATH, models=None, reply="Stale.") as upstream:
+        path = _announcement(tmp_path)
+        path.parent.mkdir(parents=True)
+        path.write_text(
+            json.dumps(
+                {
+                    "form": "gravityengine",
+                    "url": upstream.url,
+                    "base_url": upstream.url,
+                    "provider": "gravityengine",
+                    "model": "gpt-3.5-turbo-16k",
+                    "pid": _dead_pid(),
+                    "api_key": None,
+                }
+            )
+        )
+        result = _hypotez(tmp_path, "chat", "hi")
+        assert upstream.requests == []
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "no model" in result.stderr
+    assert "run hypotez fake in another terminal" in result.stderr
+    assert "fake upstream" not in result.stderr
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("where", ["environment", "settings"])
+def test_an_explicit_base_url_wins_over_the_running_fake(tmp_path, where):
+    from hypotez_providers.testing import FakeOpenAI
+
+    with FakeOpenAI(path=GRAVITYENGINE_PATH, models=None, reply="Configured.") as configured:
+        extra = {}
+        if where == "environment":
+            extra["HYPOTEZ_GRAVITYENGINE_BASE_URL"] = configured.url
+        else:
+            settings = tmp_path / ".config" / "hypotez" / "config.toml"
+            settings.parent.mkdir(parents=True)
+            settings.write_text(f'[providers.gravityengine]\nbase_url = "{configured.url}"\n')
+        fake = _announced_fake(tmp_path, "--reply", "From the fake.")
+        try:
+            named = _hypotez(tmp_path, "chat", "-m", "gpt-3.5-turbo-16k", "hi", **extra)
+            unnamed = _hypotez(tmp_path, "chat", "hi", **extra)
+        finally:
+            assert _interrupt(fake) == 0
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == "Configured.\n"
+    assert "fake upstream" not in named.stderr
+    # The fake stands in for no provider, so it gives no model either.
+    assert unnamed.returncode == 2
+    assert "no model" in unnamed.stderr
+
+
+def test_a_keyed_provider_sends_the_fake_only_its_placeholder_key(tmp_path):
+    from hypotez_providers.testing import FakeOpenAI
+
+    real = "sk-real-key-0123456789abcdef"
+    with FakeOpenAI(models=None, reply="Keyed.") as upstream:
+        path = _announcement(tmp_path, "openai")
+        path.parent.mkdir(parents=True)
+        # Announced by this (live) process, as hypotez fake --format openai does.
+        path.write_text(
+            json.dumps(
+                {
+                    "form": "openai",
+                    "url": upstream.url,
+                    "base_url": upstream.url + "/v1",
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "pid": os.getpid(),
+                    "api_key": "fake-key",
+                }
+            )
+        )
+        result = _hypotez(tmp_path, "chat", "hi", OPENAI_API_KEY=real)
+        sent = upstream.requests
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Keyed.\n"
+    assert "hypotez: openai -> fake upstream" in result.stderr
+    assert [request.headers["authorization"] for request in sent] == ["Bearer fake-key"]
+    assert sent[0].json["model"] == "gpt-4o-mini"
+    assert real not in sent[0].body.decode()

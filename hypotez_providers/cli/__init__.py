@@ -7,6 +7,7 @@ every provider did), 2 a usage or settings error. Plugins add subcommands throug
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,8 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in (keys, logs, models_default, plugins_check, serve):
         module.register(cli)
     arguments = list(argv) if argv is not None else sys.argv[1:]
+    from ._fake_announcement import environ_with_fakes, note_fakes
+
+    # A running ``hypotez fake`` stands in for its provider unless one is configured.
+    environ, fakes = environ_with_fakes(os.environ)
     try:
-        registry = Registry()
+        registry = Registry(environ=environ)
     except HypotezError as problem:
         if arguments[:2] not in (["config", "init"], ["config", "path"]):
             error(str(problem))
@@ -48,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Writing or locating the settings file must work while it, or the environment
         # (HYPOTEZ_LOAD_PLUGINS, a key), is wrong: no plugin is needed for that.
         registry = Registry(settings=Settings(), load_entry_points=False)
+    note_fakes(registry, fakes, arguments)
     add_plugin_commands(registry, cli)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.

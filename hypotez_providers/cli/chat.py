@@ -1,7 +1,8 @@
 """``hypotez chat``: send a prompt, stream the answer to stdout.
 
 The prompt is the argument, piped standard input, or both (the argument, a blank line, then
-the piped text, as simonw's llm joins them). ``-m`` defaults to the settings' ``default_model``;
+the piped text, as simonw's llm joins them). ``-m`` defaults to the settings' ``default_model``,
+else to the model of a running ``hypotez fake`` the provider is pointed at;
 ``-c``/``--cid`` carry on a conversation from the local log, where every call is recorded.
 With no prompt and a terminal on standard input, each line typed is the next turn of one
 conversation until ``exit``, ``quit``, EOF or Ctrl-C.
@@ -34,6 +35,7 @@ from ..registry import Registry
 from ..results import Attempt, Usage
 from ..router import Router
 from ..tools import ToolCall, ToolCallAssembler
+from ._fake_announcement import serving_fake
 from .logs import LoggedCall, conversation_so_far, record
 from .output import echo, error, style
 
@@ -162,7 +164,12 @@ def calls_as_json(calls: tuple[ToolCall, ...] | list[ToolCall]) -> str:
     "  hypotez chat -m gpt-4o-mini --schema '{\"type\": \"object\"}' -a photo.png 'Describe it'",
 )
 @click.argument("prompt", required=False)
-@click.option("-m", "--model", help="Model name or alias (default: the settings' default_model).")
+@click.option(
+    "-m",
+    "--model",
+    help="Model name or alias (default: the settings' default_model, else a running hypotez "
+    "fake's model).",
+)
 @click.option("-s", "--system", help="A system message sent before the prompt.")
 @click.option("--provider", help="Ask this provider only.")
 @click.option(
@@ -244,9 +251,7 @@ def chat(
     prompt = None if interactive else _prompt_text(prompt)
     model = model or registry.settings.default_model
     if not model:
-        raise click.UsageError(
-            "no model: give -m/--model MODEL, or set a default with hypotez models default MODEL"
-        )
+        model, provider = _the_fakes_model(registry, provider)
     extra = dict(parse_option(text) for text in options)
     if tools:
         _not_also_an_option(extra, "tools", "--tool")
@@ -276,6 +281,19 @@ def chat(
         _repl(turns, history, attachments)
     else:
         turns.send(prompt, [*history, user_message(prompt, attachments)])
+
+
+def _the_fakes_model(registry: Registry, provider: str | None) -> tuple[str, str]:
+    """The model and provider of the live ``hypotez fake`` (noted on stderr), else exit 2."""
+    fake = serving_fake(registry)
+    if fake is None or provider not in (None, fake.provider):
+        raise click.UsageError(
+            "no model: give -m/--model MODEL, or set a default with hypotez models default "
+            "MODEL; or, for something that answers with no key, run hypotez fake in another "
+            "terminal"
+        )
+    echo(f"hypotez: no model named and no default: asking {fake.model} (the fake's)", err=True)
+    return fake.model, fake.provider
 
 
 def _stdin_is_a_terminal() -> bool:

@@ -6,12 +6,16 @@ real HTTP answers in its vendor's wire format (the fakes of :mod:`hypotez_provid
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
+from ._fake_announcement import Announcement, announce, announcements_dir, withdraw
 
 if TYPE_CHECKING:
     from ..testing import FakeUpstream, Fault
@@ -24,10 +28,19 @@ FORMATS = {
     "anthropic": ("anthropic", ""),
     "ollama": ("ollama", ""),
 }
+#: The model ``hypotez chat`` asks a live fake of each format when no model is named.
+MODELS = {
+    "gravityengine": "gpt-3.5-turbo-16k",
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-haiku-4-5",
+    "ollama": "llama3.2",
+}
 #: Gravityengine's chat path (its plugin's ``CHAT_PATH``; the core never imports a provider).
 GRAVITYENGINE_PATH = "/api/openai/v1/chat/completions"
 #: A placeholder key for providers that refuse to send without one; the fake accepts any.
 DUMMY_KEY = "fake-key"
+#: The providers that refuse to send without a key.
+KEYED = ("openai", "anthropic")
 #: The Fault fields ``--fault`` sets, and how each value is read.
 FAULT_FIELDS: dict[str, Callable[[str], object]] = {
     "status": int,
@@ -103,7 +116,7 @@ def pointing_lines(form: str, url: str) -> tuple[list[str], list[str]]:
     base_url = url + suffix
     exports = [f"export {prefix}BASE_URL={base_url}"]
     toml = [f"[providers.{provider}]", f'base_url = "{base_url}"']
-    if provider in ("openai", "anthropic"):
+    if provider in KEYED:
         exports.append(f"export {prefix}API_KEY={DUMMY_KEY}")
         toml.append(f'api_key = "{DUMMY_KEY}"')
     return exports, toml
@@ -113,8 +126,7 @@ def pointing_lines(form: str, url: str) -> tuple[list[str], list[str]]:
     epilog=(
         "Examples:\n\n  hypotez fake --format gravityengine\n\n"
         "  hypotez fake --format anthropic --port 8787 --fault status=529\n\n"
-        "Then, in another terminal, run the printed export line(s) and\n"
-        "  hypotez chat -m gpt-3.5-turbo-16k 'hi'"
+        "Then, in another terminal:\n\n  hypotez chat 'hi'"
     )
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
@@ -141,9 +153,12 @@ def fake(
 ) -> None:
     """Run a fake upstream of one wire format in the foreground until Ctrl-C.
 
-    Prints on stdout the lines that point the provider at it (environment variables, or the
-    settings file's table with --toml; the other form goes to stderr). Any model name is
-    accepted, except by the Ollama fake, which serves llama3.2 and llama3.1.
+    While it runs, the hypotez command in any terminal of this user sends the provider to it
+    (unless the environment or the settings file give that provider a base_url), and
+    hypotez chat with no -m and no default model asks the model it serves. Prints on stdout
+    the lines that point the provider at it elsewhere (environment variables, or the settings
+    file's table with --toml; the other form goes to stderr). Any model name is accepted,
+    except by the Ollama fake, which serves llama3.2 and llama3.1.
     """
     fault = parse_faults(faults)
     upstream = build_upstream(form, reply)
@@ -157,6 +172,7 @@ def fake(
     except OSError as problem:
         raise click.UsageError(f"cannot listen on {host}:{port}: {problem.strerror}") from None
     try:
+        announced = _announce(form, upstream.url)
         exports, toml = pointing_lines(form, upstream.url)
         shown, other = (toml, exports) if as_toml else (exports, toml)
         click.echo("\n".join(shown))
@@ -165,17 +181,48 @@ def fake(
             err=True,
         )
         click.echo(f"# fake {form} upstream on {upstream.url}; Ctrl-C to stop", err=True)
+        if announced is not None:
+            click.echo(
+                f'# in another terminal, hypotez chat "hi" now answers from it ({MODELS[form]});'
+                " no export needed",
+                err=True,
+            )
         click.get_text_stream("stdout").flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
+        # Whatever the moment the signal came: the file, if written, is this process's.
+        withdraw(announcements_dir() / f"{form}.json", os.getpid())
         upstream.stop()
 
 
+def _announce(form: str, url: str) -> Path | None:
+    """Announce the fake to other hypotez commands; ``None`` (with a warning) if it cannot."""
+    provider, suffix = FORMATS[form]
+    announcement = Announcement(
+        form=form,
+        url=url,
+        base_url=url + suffix,
+        provider=provider,
+        model=MODELS[form],
+        pid=os.getpid(),
+        api_key=DUMMY_KEY if provider in KEYED else None,
+    )
+    try:
+        return announce(announcement)
+    except OSError as problem:
+        click.echo(
+            f"# warning: cannot announce the fake ({problem}); other terminals need the"
+            " printed lines instead",
+            err=True,
+        )
+        return None
+
+
 def _stop_on_signals() -> None:
-    """Ctrl-C and SIGTERM both end the command quietly, exit 0.
+    """Ctrl-C, SIGTERM and SIGHUP (its terminal closed) end the command quietly, exit 0.
 
     A shell starts a background job with SIGINT ignored; the fake is meant to be stopped with
     it even so (``hypotez fake &`` then ``kill -INT``), hence the explicit handler.
@@ -186,6 +233,8 @@ def _stop_on_signals() -> None:
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, interrupt)
 
 
 def _flag(text: str) -> bool:
@@ -197,4 +246,12 @@ def _flag(text: str) -> bool:
     raise ValueError(f"not a yes/no value: {text!r}")
 
 
-__all__ = ["build_upstream", "fake", "parse_faults", "pointing_lines", "register"]
+__all__ = [
+    "FORMATS",
+    "MODELS",
+    "build_upstream",
+    "fake",
+    "parse_faults",
+    "pointing_lines",
+    "register",
+]
