@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from ._deadline import Watch, watched_request
 from .context import ProviderContext
-from .errors import InvalidInput, ProviderError, ProviderTimeout, Routing
+from .errors import InvalidInput, ProviderError, ProviderTimeout, RateLimited, Routing
 from .health import CircuitBreaker, Permit, Standing
 from .messages import needs_images
 from .options import CompletionOptions
+from .rate_limits import DEFAULT_PENALTY, RateLimiter, RateLimits
 from .redaction import logger_for
 from .registry import Registry
-from .results import Attempt
+from .results import Attempt, Chunk, Usage
 from .retry import retrying
 from .selection import Candidate
 from .settings import RetryPolicy
@@ -116,8 +117,11 @@ class RoutedCall:
         clocks: Clocks,
         max_attempts: int | None,
         retry: RetryPolicy | None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.registry = registry
+        #: Asked before a provider with ``rpm``/``tpm`` settings is tried; never for the others.
+        self.limiter = limiter
         self.breaker = breaker
         self.clock = clock
         self.sleep = sleep
@@ -189,6 +193,14 @@ class RoutedCall:
             if permit is None:
                 self.skip(candidate, _OPEN)
                 continue
+            settings = candidate.provider.settings
+            if (settings.rpm or settings.tpm) and self.limiter is not None:
+                limits = RateLimits(settings.rpm, settings.tpm)
+                held = self.limiter.acquire(candidate.provider.name, limits)
+                if held is not None:
+                    self.breaker.release(permit)  # not tried: no verdict, the probe is kept
+                    self.skip(candidate, held.reason, error="RateLimited", retry_after=held.wait)
+                    continue
             yield candidate, permit
 
     def try_candidate(self, candidate: Candidate, permit: Permit, operation: Operation[T]) -> T:
@@ -266,6 +278,8 @@ class RoutedCall:
             self.decision = routing_for(error, duration, policy)
             self.record(candidate, error, duration, context.stats.malformed_events)
             self._observe_end(candidate, number, "failed", duration, error)
+            if isinstance(error, RateLimited):
+                self.penalise(candidate, error.retry_after)
             if error.counts_against_health:
                 asked = error.retry_after
                 too_long = asked is not None and asked > policy.max_retry_after
@@ -311,16 +325,71 @@ class RoutedCall:
         """Seconds left before the deadline, or ``None`` without one."""
         return None if self.deadline is None else self.deadline - self.clock()
 
-    def skip(self, candidate: Candidate, reason: str) -> None:
-        """Record that ``candidate`` was not tried, and why."""
+    def skip(
+        self,
+        candidate: Candidate,
+        reason: str,
+        *,
+        error: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Record that ``candidate`` was not tried, and why.
+
+        A skip for a rate limit has ``error="RateLimited"`` and ``retry_after`` the seconds
+        until the provider may be asked again.
+        """
         self.attempts.append(
             Attempt(
                 provider=candidate.provider.name,
                 model=candidate.model,
                 outcome="skipped",
                 message=reason,
+                error=error,
+                retry_after=retry_after,
             )
         )
+
+    # -- rate limits -------------------------------------------------------------------------
+
+    def penalise(self, candidate: Candidate, retry_after: float | None) -> None:
+        """A 429 from a provider with limits holds it back (Retry-After, or 1 s) for everyone."""
+        settings = candidate.provider.settings
+        if (settings.rpm or settings.tpm) and self.limiter is not None:
+            self.limiter.penalise(candidate.provider.name, retry_after or DEFAULT_PENALTY)
+
+    def charge(self, candidate: Candidate, usage: Usage | None) -> None:
+        """Log an answer's tokens against its provider's ``tpm``, if it has one."""
+        tpm = candidate.provider.settings.tpm
+        if tpm is None or usage is None or self.limiter is None:
+            return
+        tokens = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
+        limits = RateLimits(candidate.provider.settings.rpm, tpm)
+        self.limiter.add_tokens(candidate.provider.name, limits, tokens)
+
+    def metered(
+        self, candidate: Candidate, first: Chunk | None, chunks: Iterator[Chunk]
+    ) -> Iterator[Chunk]:
+        """``chunks`` as they are, charging the last usage seen when the stream ends or closes.
+
+        Without a ``tpm`` at the provider, ``chunks`` itself: nothing is added per chunk.
+        """
+        if candidate.provider.settings.tpm is None or self.limiter is None:
+            return chunks
+        return self._metering(candidate, first.usage if first else None, chunks)
+
+    def _metering(
+        self, candidate: Candidate, usage: Usage | None, chunks: Iterator[Chunk]
+    ) -> Generator[Chunk, None, None]:
+        try:
+            for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            self.charge(candidate, usage)
 
     def record(
         self,

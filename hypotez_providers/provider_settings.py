@@ -149,6 +149,12 @@ class ProviderSettings(BaseModel):
         description="Bytes: the largest whole answer read (decoded), or the largest text a "
         "plugin's whole answer may add up to; past it a MalformedResponse.",
     )
+    rpm: int | None = Field(
+        None, ge=1, description="Requests per minute, held across every process sharing state."
+    )
+    tpm: int | None = Field(
+        None, ge=1, description="Tokens per minute (the answers' total usage), held likewise."
+    )
 
     @property
     def api_key_value(self) -> str | None:
@@ -188,6 +194,8 @@ class EndpointSettings(BaseModel):
     images: bool = Field(False, description="The server takes image parts.")
     timeout: float = Field(60.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     connect_timeout: float = Field(10.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    rpm: int | None = Field(None, ge=1, description="Requests per minute (see ProviderSettings).")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute (see ProviderSettings).")
 
     @field_validator("headers")
     @classmethod
@@ -208,6 +216,8 @@ class EndpointSettings(BaseModel):
             priority=self.priority,
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,
+            rpm=self.rpm,
+            tpm=self.tpm,
         )
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:

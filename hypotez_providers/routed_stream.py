@@ -112,7 +112,8 @@ class RoutedStream(Iterator[Chunk]):
         ``unsaid``: white space the continued text already ended with, dropped from the start
         of the continuation (a prefill is sent without trailing white space).
         """
-        call, watch, rest = self._call, opened.watch, opened.rest
+        call, watch = self._call, opened.watch
+        rest = call.metered(candidate, opened.first, opened.rest)
         name = candidate.provider.name
         idle = call.clocks.idle_timeout or candidate.provider.settings.timeout
         started = call.clock()

@@ -19,6 +19,7 @@ from .errors import AllProvidersFailed, InvalidInput, ProviderError
 from .health import CircuitBreaker, MemoryCircuitBreaker, ProviderHealth
 from .messages import Message, validate_messages
 from .options import validate_options
+from .rate_limits import MemoryRateLimiter, RateLimiter
 from .registry import Registry
 from .results import Attempt, Chunk, Completion
 from .routed_stream import RoutedStream, carries
@@ -44,8 +45,11 @@ class Router:
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.registry = registry
+        #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
+        self.limiter: RateLimiter = MemoryRateLimiter() if limiter is None else limiter
         self.breaker: CircuitBreaker = breaker or MemoryCircuitBreaker(
             registry.settings.health, clock=clock or time.time
         )
@@ -123,12 +127,14 @@ class Router:
         if found is None:
             raise AllProvidersFailed(model, call.attempts)
         candidate, chunks = found
-        return Completion.from_chunks(
+        completion = Completion.from_chunks(
             chunks,
             model=candidate.model,
             provider=candidate.provider.name,
             attempts=tuple(call.attempts),
         )
+        call.charge(candidate, completion.usage)
+        return completion
 
     def stream(
         self,
@@ -226,6 +232,7 @@ class Router:
             clocks=clocks,
             max_attempts=max_attempts,
             retry=retry,
+            limiter=self.limiter,
         )
 
     def _plan(
