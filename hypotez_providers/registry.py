@@ -98,6 +98,11 @@ class Registry:
     def __repr__(self) -> str:
         return f"Registry(providers={sorted(self._providers)!r}, broken={len(self.broken())})"
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment this registry reads: keys, base URLs, ``HYPOTEZ_STATE_URL``."""
+        return self._environ
+
     def load_entry_points(self) -> None:
         """Load every plugin in the ``hypotez_providers`` entry-point group not loaded yet."""
         allowed = _allowed(self._environ.get(LOAD_PLUGINS_ENV))

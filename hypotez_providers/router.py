@@ -25,6 +25,7 @@ from .results import Attempt, Chunk, Completion
 from .routed_stream import RoutedStream, carries
 from .selection import Candidate, plan
 from .settings import RetryPolicy
+from .state import shared_breaker
 from .validation import check_model, check_provider_chain, check_provider_name
 
 _RESCUES = get_args(Rescue)
@@ -50,6 +51,9 @@ class Router:
         self.registry = registry
         #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
         self.limiter: RateLimiter = MemoryRateLimiter() if limiter is None else limiter
+        # With a [state] url (or HYPOTEZ_STATE_URL) the circuits are shared through Redis.
+        if breaker is None:
+            breaker = shared_breaker(registry.settings, registry.environ)
         self.breaker: CircuitBreaker = breaker or MemoryCircuitBreaker(
             registry.settings.health, clock=clock or time.time
         )

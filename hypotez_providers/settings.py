@@ -42,6 +42,7 @@ from ._settings_source import decode, did_you_mean, fields_at, line_of, parse_to
 from .errors import ConfigError
 from .gateway.settings import GatewaySettings
 from .health import HealthPolicy
+from .state.settings import StateSettings
 from .urls import check_base_url
 
 # Not used here since parsing moved to _settings_source; the docs' tests read TOML with it.
@@ -91,6 +92,9 @@ class Settings(BaseModel):
     default_model: str | None = Field(None, description="The model when none is named.")
     logs: LogSettings = Field(default_factory=LogSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    state: StateSettings = Field(
+        default_factory=StateSettings, description="Where circuits are shared (Redis)."
+    )
     path: Path | None = Field(None, exclude=True, description="The file these came from, if any.")
     #: The text they were parsed from, to name the line of a problem found later.
     _source: str | None = PrivateAttr(None)

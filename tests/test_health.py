@@ -1,10 +1,17 @@
-"""The circuit breaker's rules, on injected time (no sockets, no sleeping)."""
+"""The circuit breaker's rules, on injected time (no sockets, no sleeping).
+
+The behavioural tests marked ``@both`` run against the in-memory breaker and against
+:class:`RedisCircuitBreaker` on a real ``redis-server`` (skipped when it is not installed),
+which must keep exactly the same rules; Redis-only behaviour is in ``test_state_redis.py``.
+"""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import settings
@@ -33,6 +40,7 @@ from hypotez_providers.health import (
     standing_of,
     succeed_record,
 )
+from tests._redis import running_redis
 
 PROVIDER = "alpha"
 START = 1_700_000_000.0  # wall-clock seconds, as the breaker keeps them
@@ -57,9 +65,48 @@ class Clock:
         return self.now
 
 
-def make_breaker(**overrides) -> tuple[MemoryCircuitBreaker, Clock]:
+def _memory(policy: HealthPolicy, clock: Clock) -> CircuitBreaker:
+    return MemoryCircuitBreaker(policy, clock=clock)
+
+
+#: How the tests marked ``@both`` build a breaker: set by the ``backend`` fixture.
+_new_breaker: Callable[[HealthPolicy, Clock], CircuitBreaker] = _memory
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request) -> Iterator[str]:
+    """Point ``make_breaker`` at one implementation for the test."""
+    global _new_breaker
+    if request.param == "memory":
+        _new_breaker = _memory
+        yield "memory"
+        return
+    from hypotez_providers.state import RedisConnection
+    from hypotez_providers.state.redis_breaker import RedisCircuitBreaker
+
+    url = request.getfixturevalue("redis_url")
+    connection = RedisConnection(url, namespace=f"health-{next(_namespaces)}", timeout=1.0)
+    _new_breaker = lambda policy, clock: RedisCircuitBreaker(connection, policy, clock=clock)  # noqa: E731
+    try:
+        yield "redis"
+    finally:
+        _new_breaker = _memory
+        connection.close()
+
+
+_namespaces = itertools.count()
+both = pytest.mark.usefixtures("backend")
+
+
+def make_breaker(**overrides) -> tuple[CircuitBreaker, Clock]:
     clock = Clock()
-    return MemoryCircuitBreaker(HealthPolicy(**{**POLICY, **overrides}), clock=clock), clock
+    return _new_breaker(HealthPolicy(**{**POLICY, **overrides}), clock), clock
 
 
 def admitted(breaker: CircuitBreaker) -> Permit:
@@ -78,7 +125,7 @@ def succeed(breaker: CircuitBreaker, times: int = 1, latency: float = 0.1) -> No
         breaker.succeeded(admitted(breaker), latency)
 
 
-def opened(**overrides) -> tuple[MemoryCircuitBreaker, Clock]:
+def opened(**overrides) -> tuple[CircuitBreaker, Clock]:
     """A breaker whose circuit just opened (at ``START``) on consecutive failures."""
     breaker, clock = make_breaker(**overrides)
     fail(breaker, breaker.policy.failure_threshold)
@@ -99,6 +146,7 @@ def test_the_in_memory_breaker_speaks_the_circuit_breaker_interface():
 # Opening ------------------------------------------------------------------------------------
 
 
+@both
 def test_opens_after_failure_threshold_consecutive_failures_and_skips_until_the_cooldown_ends():
     breaker, clock = make_breaker()
     fail(breaker, times=2)
@@ -113,6 +161,7 @@ def test_opens_after_failure_threshold_consecutive_failures_and_skips_until_the_
     assert breaker.admit(PROVIDER) is not None
 
 
+@both
 def test_a_success_between_failures_restarts_the_consecutive_count():
     breaker, _ = make_breaker()
     fail(breaker, times=2)
@@ -122,12 +171,14 @@ def test_a_success_between_failures_restarts_the_consecutive_count():
     assert (health.state, health.consecutive_failures) == (CircuitState.CLOSED, 2)
 
 
+@both
 def test_failure_threshold_of_one_opens_on_the_first_failure():
     breaker, _ = make_breaker(failure_threshold=1)
     fail(breaker)
     assert state(breaker) is CircuitState.OPEN
 
 
+@both
 def test_failure_rate_over_the_window_opens_once_min_calls_are_seen():
     breaker, clock = make_breaker(failure_threshold=100, min_calls=6, failure_rate=0.5)
     for second in range(5):
@@ -140,6 +191,7 @@ def test_failure_rate_over_the_window_opens_once_min_calls_are_seen():
     assert breaker.health(PROVIDER).consecutive_failures == 1
 
 
+@both
 def test_failure_rate_below_the_threshold_keeps_the_circuit_closed():
     breaker, clock = make_breaker(failure_threshold=100, min_calls=4, failure_rate=0.5)
     for second in range(20):
@@ -148,6 +200,7 @@ def test_failure_rate_below_the_threshold_keeps_the_circuit_closed():
     assert state(breaker) is CircuitState.CLOSED
 
 
+@both
 def test_calls_older_than_the_window_leave_the_failure_rate():
     breaker, clock = make_breaker(failure_threshold=100, min_calls=4, window=60)
     fail(breaker, times=3)
@@ -162,6 +215,7 @@ def test_calls_older_than_the_window_leave_the_failure_rate():
 # Half-open: the probe --------------------------------------------------------------------
 
 
+@both
 def test_after_the_cooldown_exactly_one_probe_goes_through():
     breaker, clock = opened()
     clock.now = START + 10
@@ -173,6 +227,7 @@ def test_after_the_cooldown_exactly_one_probe_goes_through():
     assert breaker.admit(PROVIDER) is None
 
 
+@both
 def test_a_successful_probe_closes_the_circuit():
     breaker, clock = opened()
     clock.now = START + 10
@@ -182,6 +237,7 @@ def test_a_successful_probe_closes_the_circuit():
     assert breaker.admit(PROVIDER) == Permit(PROVIDER), "closed again: ordinary permits"
 
 
+@both
 def test_a_failed_probe_reopens_the_circuit_for_a_fresh_cooldown():
     breaker, clock = opened()
     clock.now = START + 15
@@ -195,6 +251,7 @@ def test_a_failed_probe_reopens_the_circuit_for_a_fresh_cooldown():
     assert admitted(breaker).probe
 
 
+@both
 def test_a_failed_probe_reopens_for_its_retry_after():
     breaker, clock = opened()
     clock.now = START + 10
@@ -202,6 +259,7 @@ def test_a_failed_probe_reopens_for_its_retry_after():
     assert breaker.health(PROVIDER).cooled_down_until == START + 130
 
 
+@both
 def test_releasing_a_probe_gives_the_slot_back():
     breaker, clock = opened()
     clock.now = START + 10
@@ -213,6 +271,7 @@ def test_releasing_a_probe_gives_the_slot_back():
     assert breaker.admit(PROVIDER) is None
 
 
+@both
 def test_releasing_a_stale_probe_does_not_free_the_newer_one():
     breaker, clock = opened()
     clock.now = START + 10
@@ -226,6 +285,7 @@ def test_releasing_a_stale_probe_does_not_free_the_newer_one():
     assert admitted(breaker).probe
 
 
+@both
 def test_a_stale_probe_failing_does_not_reopen_the_circuit():
     breaker, clock = opened()
     clock.now = START + 10
@@ -239,6 +299,7 @@ def test_a_stale_probe_failing_does_not_reopen_the_circuit():
     assert state(breaker) is CircuitState.CLOSED
 
 
+@both
 def test_a_probe_whose_holder_never_reports_is_reclaimable_after_the_lease():
     breaker, clock = opened(probe_lease=30)
     clock.now = START + 10
@@ -249,6 +310,7 @@ def test_a_probe_whose_holder_never_reports_is_reclaimable_after_the_lease():
     assert admitted(breaker).probe
 
 
+@both
 def test_releasing_an_ordinary_permit_changes_nothing():
     breaker, _ = make_breaker()
     fail(breaker)
@@ -260,6 +322,7 @@ def test_releasing_an_ordinary_permit_changes_nothing():
 # Failures while open, Retry-After --------------------------------------------------------
 
 
+@both
 def test_failures_reported_while_open_are_counted_but_never_extend_the_cooldown():
     breaker, clock = make_breaker()
     early = [admitted(breaker) for _ in range(5)]  # admitted before the circuit opened
@@ -279,6 +342,7 @@ def test_failures_reported_while_open_are_counted_but_never_extend_the_cooldown(
     assert admitted(breaker).probe
 
 
+@both
 def test_ordinary_failures_while_half_open_leave_the_probe_in_charge():
     breaker, clock = make_breaker()
     early = admitted(breaker)
@@ -292,6 +356,7 @@ def test_ordinary_failures_while_half_open_leave_the_probe_in_charge():
     assert state(breaker) is CircuitState.CLOSED
 
 
+@both
 @pytest.mark.parametrize(
     ("retry_after", "seconds"),
     [
@@ -317,6 +382,7 @@ def test_open_now_opens_for_the_cooldown_or_the_capped_retry_after(retry_after, 
     assert admitted(breaker).probe
 
 
+@both
 def test_the_opening_failure_honours_its_retry_after():
     breaker, _ = make_breaker()
     fail(breaker, times=2)
@@ -324,15 +390,17 @@ def test_the_opening_failure_honours_its_retry_after():
     assert breaker.health(PROVIDER).cooled_down_until == START + 45
 
 
+@both
 def test_retry_after_without_open_now_does_not_open_a_healthy_circuit():
     breaker, _ = make_breaker()
     fail(breaker, retry_after=45)
     assert state(breaker) is CircuitState.CLOSED
 
 
+@both
 def test_a_huge_retry_after_is_capped_at_the_default_max_cooldown():
     clock = Clock()
-    breaker = MemoryCircuitBreaker(clock=clock)
+    breaker = _new_breaker(HealthPolicy(), clock)
     fail(breaker, open_now=True, retry_after=1e11)
     assert breaker.health(PROVIDER).cooled_down_until == START + 3600
     clock.now = START + 3600
@@ -363,6 +431,7 @@ def test_open_for_is_the_cooldown_or_the_asked_wait_capped(
 # Standing ----------------------------------------------------------------------------------
 
 
+@both
 def test_an_unknown_or_healthy_provider_is_ready():
     breaker, _ = make_breaker()
     assert breaker.standing("never-seen") is Standing.READY
@@ -370,6 +439,7 @@ def test_an_unknown_or_healthy_provider_is_ready():
     assert breaker.standing(PROVIDER) is Standing.READY
 
 
+@both
 def test_one_failure_demotes_for_the_cooldown_then_the_provider_is_ready_again():
     breaker, clock = make_breaker()
     fail(breaker)
@@ -382,6 +452,7 @@ def test_one_failure_demotes_for_the_cooldown_then_the_provider_is_ready_again()
     assert breaker.standing(PROVIDER) is Standing.READY
 
 
+@both
 def test_each_failure_restarts_the_demotion():
     breaker, clock = make_breaker()
     fail(breaker)
@@ -393,6 +464,7 @@ def test_each_failure_restarts_the_demotion():
     assert breaker.standing(PROVIDER) is Standing.READY
 
 
+@both
 def test_a_success_clears_the_demotion_at_once():
     breaker, _ = make_breaker()
     fail(breaker, times=2)
@@ -400,6 +472,7 @@ def test_a_success_clears_the_demotion_at_once():
     assert breaker.standing(PROVIDER) is Standing.READY
 
 
+@both
 def test_standing_follows_the_circuit_through_open_probe_and_close():
     breaker, clock = opened()
     assert breaker.standing(PROVIDER) is Standing.OPEN, "cooling down"
@@ -413,6 +486,7 @@ def test_standing_follows_the_circuit_through_open_probe_and_close():
     assert breaker.standing(PROVIDER) is Standing.READY
 
 
+@both
 def test_standing_claims_nothing():
     breaker, clock = opened()
     clock.now = START + 10
@@ -424,6 +498,7 @@ def test_standing_claims_nothing():
 # Health ------------------------------------------------------------------------------------
 
 
+@both
 def test_health_of_an_unknown_provider_is_closed_and_empty():
     breaker, _ = make_breaker()
     assert breaker.health("never-seen") == ProviderHealth(
@@ -437,6 +512,7 @@ def test_health_of_an_unknown_provider_is_closed_and_empty():
     )
 
 
+@both
 def test_health_shows_counts_latency_and_when_an_open_circuit_cools_down():
     breaker, clock = make_breaker()
     breaker.succeeded(admitted(breaker), 0.5)
@@ -451,6 +527,7 @@ def test_health_shows_counts_latency_and_when_an_open_circuit_cools_down():
     assert health.cooled_down_until == START + 13, "wall-clock time the cooldown ends"
 
 
+@both
 def test_health_has_no_cool_down_time_unless_the_circuit_is_open():
     breaker, clock = opened()
     clock.now = START + 10
@@ -791,6 +868,7 @@ BreakerMachine.TestCase.settings = settings(max_examples=150, stateful_step_coun
 TestBreakerProperties = BreakerMachine.TestCase
 
 
+@both
 def test_a_late_success_does_not_cut_short_a_cooldown_a_retry_after_set():
     breaker, clock = make_breaker()
     early = admitted(breaker)  # admitted before the circuit opens, answering late
@@ -802,6 +880,7 @@ def test_a_late_success_does_not_cut_short_a_cooldown_a_retry_after_set():
     assert breaker.health(PROVIDER).successes == 1
 
 
+@both
 def test_a_probes_success_starts_the_failure_history_afresh():
     breaker, clock = opened(failure_threshold=3, min_calls=4, failure_rate=0.5)
     clock.now += 10
