@@ -22,3 +22,16 @@ def test_bench_quick_run_prints_the_table(tmp_path):
     assert {"per call, non-streaming", "16 threads"} <= {
         row["workload"] for row in __import__("json").loads(figures.read_text())
     }
+
+
+def test_gateway_bench_quick_run_prints_the_table(tmp_path):
+    figures = tmp_path / "gateway.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gateway.py"), "--quick", "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WORKLOAD" in result.stdout and "TARGET" in result.stdout
+    assert "gateway, 1 worker" in result.stdout
