@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from hypotez_providers import Registry, Router, Usage
 from hypotez_providers.rate_limits import (
@@ -25,6 +26,7 @@ from hypotez_providers.state.connection import RedisConnection
 from hypotez_providers.state.redis_limits import RedisRateLimiter
 from hypotez_providers.testing import FakeOpenAI, Fault
 from hypotez_providers.testing.server import FakeUpstream
+from tests._gateway import running_gateway
 from tests._redis import RedisServer, running_redis
 
 MODEL = "m"
@@ -245,6 +247,32 @@ def test_a_stream_closed_early_still_charges_what_it_reported() -> None:
         assert router.limiter.usage("first", RateLimits(tpm=1000)) == 0.0
         list(router.stream(MODEL, HI))
         assert router.limiter.usage("first", RateLimits(tpm=1000)) > 0.0
+
+
+def test_the_gateway_answers_429_with_the_shortest_wait_when_every_provider_is_limited(
+    tmp_path: Path,
+) -> None:
+    with FakeOpenAI(models=None) as first, FakeOpenAI(models=None) as second:
+        config = _endpoints(first, second, "").replace(
+            f'models = ["{MODEL}"]\n', f'models = ["{MODEL}"]\nrpm = 1\n'
+        )
+        # One worker: without a [state] url each worker process counts on its own.
+        with running_gateway(tmp_path, config, args=("--workers", "1")) as gateway:
+
+            def ask() -> requests.Response:
+                return requests.post(
+                    gateway.url + "/v1/chat/completions",
+                    json={"model": MODEL, "messages": HI},
+                    timeout=10,
+                )
+
+            assert [ask().status_code for _ in range(2)] == [200, 200]
+            refused = ask()
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert 55 <= int(refused.headers["Retry-After"]) <= 60
+    assert "rate limit: rpm 1 reached" in refused.json()["error"]["message"]
+    assert (len(first.requests), len(second.requests)) == (1, 1)
 
 
 # -- across processes on Redis ----------------------------------------------------------------

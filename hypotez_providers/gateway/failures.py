@@ -78,8 +78,18 @@ def failure_for(error: BaseException) -> Failure:
 
 
 def _all_failed(error: AllProvidersFailed) -> Failure:
+    """The status for a call nothing answered: 429, 503, 504 or 502.
+
+    429 when every provider tried answered 429 or was skipped at its rate limit (Retry-After:
+    the shortest wait); 503 when none could be tried; 504 when all timed out; else 502.
+    """
     message = redact(str(error))
-    tried = [attempt for attempt in error.attempts if attempt.outcome == "failed"]
+    # A provider skipped at its rpm/tpm is as good as one that answered 429.
+    tried = [
+        attempt
+        for attempt in error.attempts
+        if attempt.outcome == "failed" or attempt.error == "RateLimited"
+    ]
     if not tried:
         return Failure(503, "overloaded", message)  # every circuit open, no key, disabled
     kinds = {attempt.error for attempt in tried}
