@@ -417,3 +417,33 @@ def test_concurrent_callers_on_redis_are_all_counted(redis):
         worker.join()
     health = breaker.health("p")
     assert (health.successes, health.failures) == (tallies["succeeded"], tallies["failed"])
+
+
+# docs/scaling.md -----------------------------------------------------------------------------
+
+
+def test_the_scaling_page_settings_parse_and_its_example_shares_circuits(redis, tmp_path):
+    import re
+
+    page = (ROOT / "docs" / "scaling.md").read_text(encoding="utf-8")
+    toml = re.findall(r"```toml\n(.*?)```", page, re.S)[0]  # the [state] table comes first
+    state = parse_settings(toml).state
+    assert (state.shown_url({}), state.namespace, state.timeout) == (
+        "redis://redis.internal:6379/0",
+        "hypotez",
+        0.05,
+    )
+    example = re.findall(r"```python\n(.*?)```", page, re.S)[0]
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HYPOTEZ_")}
+    env.update(HYPOTEZ_STATE_URL=redis.url, XDG_CONFIG_HOME=str(tmp_path / "config-home"))
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "RedisCircuitBreaker\nTrue\n"
+    client = RedisConnection(redis.url).client
+    assert not client.exists("hypotez:circuit:gravityengine"), (
+        "admitting a healthy one writes nothing"
+    )
