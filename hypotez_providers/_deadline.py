@@ -125,6 +125,12 @@ class Watch:
         self._done = True
         self.waiting = False
 
+    def cancel(self, reason: str) -> None:
+        """End the attempt now, from any thread: ``reason`` becomes its error; socket shut."""
+        if self.expired is None:
+            self.expired = reason
+            self._shut()
+
     def _due(self, now: float) -> float | None:
         due = self.deadline
         if self.waiting and self._limit is not None:
@@ -137,6 +143,9 @@ class Watch:
             self.expired = f"the call's deadline passed ({self._timeout_text})"
         else:
             self.expired = f"{self.what} within {self._limit or 0:g}s"
+        self._shut()
+
+    def _shut(self) -> None:
         with _attach_lock:
             connection = self._connection
             sock = getattr(connection, "sock", None)

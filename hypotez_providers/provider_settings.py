@@ -134,6 +134,9 @@ class ProviderSettings(BaseModel):
     enabled: bool = Field(True, description="False hides the provider from routing.")
     models: tuple[str, ...] | None = Field(None, description="Replaces the provider's model list.")
     priority: int = Field(0, description="Higher is tried first when several serve a model.")
+    weight: float = Field(
+        1.0, ge=0, le=1e6, allow_inf_nan=False, description="Share under weighted balancing."
+    )
     max_attempts: int | None = Field(
         None, ge=1, description="Tries per routed call at this provider (default: [retry])."
     )
@@ -179,6 +182,7 @@ class EndpointSettings(BaseModel):
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
     headers: dict[str, str] = Field(default_factory=dict)
     priority: int = 0
+    weight: float = Field(1.0, ge=0, le=1e6, allow_inf_nan=False)
     path: str = Field("/chat/completions", description="Appended to base_url.")
     supports_stream: bool = True
     include_usage: bool = Field(True, description="Ask streams for a final usage chunk.")
@@ -214,6 +218,7 @@ class EndpointSettings(BaseModel):
             base_url=self.base_url,
             api_key=self.api_key,
             priority=self.priority,
+            weight=self.weight,
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,
             rpm=self.rpm,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._call import Rescue, RoutedCall
 from ._deadline import Watch
+from ._hedge import PLAIN, Answering
 from .context import ProviderContext
 from .errors import AllProvidersFailed, ProviderError, Routing, StreamInterrupted
 from .results import Attempt, Chunk
@@ -34,6 +35,8 @@ class _Opened:
     rest: Iterator[Chunk]
     watch: Watch
     context: ProviderContext
+    #: Called once the stream is over (the request leaves the in-flight count), if tracked.
+    done: Callable[[], None] | None = None
 
 
 def carries(chunk: Chunk) -> bool:
@@ -51,9 +54,12 @@ def carries(chunk: Chunk) -> bool:
 class RoutedStream(Iterator[Chunk]):
     """The chunks of a routed stream, with ``provider`` (who answers) and live ``attempts``."""
 
-    def __init__(self, call: RoutedCall, rescue: Rescue | None) -> None:
+    def __init__(
+        self, call: RoutedCall, rescue: Rescue | None, answering: Answering = PLAIN
+    ) -> None:
         self._call = call
         self._rescue = rescue
+        self._answering = answering
         self._chunks = self._generate()
         #: The provider answering, once its first chunk has arrived (the rescuer's after one).
         self.provider: str | None = None
@@ -76,7 +82,9 @@ class RoutedStream(Iterator[Chunk]):
 
     def _generate(self) -> Generator[Chunk, None, None]:
         call = self._call
-        found = call.first_answer(self._opener(call.messages))
+        found = self._answering.first_answer(
+            call, self._opener(call.messages), _discard, until_done=True
+        )
         if found is None:
             raise AllProvidersFailed(call.model, call.attempts)
         candidate, opened = found
@@ -98,10 +106,7 @@ class RoutedStream(Iterator[Chunk]):
             try:
                 yield Chunk(rescue=self._rescue, provider=candidate.provider.name)
             except BaseException:  # closed at the marker: the rescuer's stream is open
-                opened.watch.close()
-                close = getattr(opened.rest, "close", None)
-                if close is not None:
-                    close()
+                _discard(opened)
                 raise
 
     def _relay(
@@ -118,7 +123,7 @@ class RoutedStream(Iterator[Chunk]):
         idle = call.clocks.idle_timeout or candidate.provider.settings.timeout
         started = call.clock()
         # The attempt was recorded at its first chunk; events skipped later are added at the end.
-        answered = len(call.attempts) - 1
+        answered = _answered(call.attempts, name)
         try:
             first = opened.first
             if first is not None:
@@ -160,6 +165,8 @@ class RoutedStream(Iterator[Chunk]):
             close = getattr(rest, "close", None)
             if close is not None:
                 close()
+            if opened.done is not None:
+                opened.done()
 
     def _rescued(
         self, failed: Candidate, text: str, error: ProviderError
@@ -180,7 +187,9 @@ class RoutedStream(Iterator[Chunk]):
                 messages = [*messages, {"role": "assistant", "content": prefill}]
         call.rescuing = mode
         try:
-            found = call.first_answer(self._opener(messages), after)
+            found = self._answering.first_answer(
+                call, self._opener(messages), _discard, after, until_done=True, hedged=False
+            )
         except ProviderError:
             return None  # the rescuer refused the request itself: report the first break
         finally:
@@ -227,3 +236,25 @@ def _drop_unsaid(chunk: Chunk, unsaid: str) -> tuple[Chunk, str]:
     if unsaid.startswith(text):
         return chunk.model_copy(update={"text": ""}), unsaid[len(text) :]
     return chunk, ""
+
+
+def _discard(opened: _Opened) -> None:
+    """Close a stream opened but never relayed (it lost a hedged race, or the caller left)."""
+    opened.watch.close()
+    close = getattr(opened.rest, "close", None)
+    if close is not None:
+        close()
+    if opened.done is not None:
+        opened.done()
+
+
+def _answered(attempts: list[Attempt], provider: str) -> int:
+    """The index of the answering attempt: the last success of ``provider``.
+
+    A hedged race may record its cancelled leg around it, so it need not be the last.
+    """
+    for index in range(len(attempts) - 1, -1, -1):
+        attempt = attempts[index]
+        if attempt.provider == provider and attempt.outcome == "ok":
+            return index
+    return len(attempts) - 1

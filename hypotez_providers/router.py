@@ -26,6 +26,7 @@ from .routed_stream import RoutedStream, carries
 from .selection import Candidate, plan
 from .settings import RetryPolicy
 from .state import shared_breaker
+from .state.redis_limits import shared_limiter
 from .validation import check_model, check_provider_chain, check_provider_name
 
 _RESCUES = get_args(Rescue)
@@ -50,6 +51,8 @@ class Router:
     ) -> None:
         self.registry = registry
         #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
+        if limiter is None:  # with a state URL, on the breaker's Redis connection
+            limiter = shared_limiter(registry.settings, registry.environ)
         self.limiter: RateLimiter = MemoryRateLimiter() if limiter is None else limiter
         # With a [state] url (or HYPOTEZ_STATE_URL) the circuits are shared through Redis.
         if breaker is None:

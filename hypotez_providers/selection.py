@@ -1,7 +1,8 @@
 """Which providers may answer a model, in which order: pure logic, no I/O.
 
 Order: an alias's own list, else an explicit route from the settings, else provider priority
-(higher first, then name). ``provider=`` pins one; ``providers=[...]`` gives the chain. Disabled
+(higher first, then name); each candidate's ``group`` says which ones load balancing may
+reorder among themselves. ``provider=`` pins one; ``providers=[...]`` gives the chain. Disabled
 providers, and those needing a key that is not set, are skipped with the reason recorded.
 The router then adjusts the order by health.
 """
@@ -25,10 +26,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A provider and the concrete model name to ask it for."""
+    """A provider and the concrete model name to ask it for.
+
+    ``group``: consecutive candidates of one group are equally preferred, and load balancing
+    (:mod:`.balancing`) may reorder them; the same priority, or an alias opted in to balancing.
+    """
 
     provider: Provider
     model: str
+    group: int = 0
 
 
 def plan(
@@ -66,7 +72,9 @@ def plan(
         raise _unknown_model(model, providers, settings, broken, chained=bool(chain))
     candidates: list[Candidate] = []
     skipped: list[Attempt] = []
-    for name, concrete in dict.fromkeys(targets):
+    listed = model in settings.aliases or model in settings.routes
+    opted_in = listed and model in settings.balancing.aliases
+    for index, (name, concrete) in enumerate(dict.fromkeys(targets)):
         provider = providers[name]
         reason = _skip_reason(provider)
         if reason:
@@ -74,7 +82,13 @@ def plan(
                 Attempt(provider=name, model=concrete, outcome="skipped", message=reason)
             )
         else:
-            candidates.append(Candidate(provider, concrete))
+            # Equally preferred: the same priority, or any entry of an alias opted in; an
+            # explicit order (an alias, a route, a chain) keeps each entry in its own group.
+            if chain or (listed and not opted_in):
+                group = index
+            else:
+                group = 0 if opted_in else -provider.settings.priority
+            candidates.append(Candidate(provider, concrete, group))
     return candidates, skipped
 
 

@@ -39,9 +39,11 @@ from pydantic import (
 )
 
 from ._settings_source import decode, did_you_mean, fields_at, line_of, parse_toml, problem_at
+from .balancing import BalancingSettings
 from .errors import ConfigError
 from .gateway.settings import GatewaySettings
 from .health import HealthPolicy
+from .hedging import Hedge
 from .state.settings import StateSettings
 from .urls import check_base_url
 
@@ -78,7 +80,9 @@ class Settings(BaseModel):
     it), tried in that order. ``routes`` give an explicit provider order for a model.
     ``retry`` and ``health`` set the router's policies. ``default_model`` is what
     ``hypotez chat`` asks when no ``-m`` is given; ``[logs]`` turns its call log on or off;
-    ``[gateway]`` configures ``hypotez serve``.
+    ``[gateway]`` configures ``hypotez serve``. ``[balancing]`` orders equally preferred
+    providers (:mod:`.balancing`); ``[hedging]`` hedges an alias's or a model's calls
+    (:class:`Hedge`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -94,6 +98,10 @@ class Settings(BaseModel):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     state: StateSettings = Field(
         default_factory=StateSettings, description="Where circuits are shared (Redis)."
+    )
+    balancing: BalancingSettings = Field(default_factory=BalancingSettings)
+    hedging: dict[str, Hedge] = Field(
+        default_factory=dict, description="Alias or model name: hedge its calls so."
     )
     path: Path | None = Field(None, exclude=True, description="The file these came from, if any.")
     #: The text they were parsed from, to name the line of a problem found later.

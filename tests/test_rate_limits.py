@@ -282,12 +282,11 @@ _WORKER = textwrap.dedent(
     import json, sys
     from hypotez_providers import Registry, Router
     from hypotez_providers.settings import parse_settings
-    from hypotez_providers.state.connection import RedisConnection
-    from hypotez_providers.state.redis_limits import RedisRateLimiter
 
-    config, url, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    config, calls = sys.argv[1], int(sys.argv[2])
     registry = Registry(settings=parse_settings(config), load_entry_points=False, environ={})
-    router = Router(registry, limiter=RedisRateLimiter(RedisConnection(url, timeout=1.0)))
+    router = Router(registry)  # [state] url: the limiter is on Redis
+    assert type(router.limiter).__name__ == "RedisRateLimiter"
     seen = []
     for _ in range(calls):
         answer = router.complete("m", [{"role": "user", "content": "hi"}])
@@ -297,10 +296,10 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _workers(config: str, url: str, count: int, calls: int) -> list[subprocess.Popen[str]]:
+def _workers(config: str, count: int, calls: int) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, config, url, str(calls)],
+            [sys.executable, "-c", _WORKER, config, str(calls)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -314,7 +313,8 @@ def test_an_rpm_of_6_holds_across_two_processes_of_10_calls(tmp_path: Path) -> N
         FakeOpenAI(models=None) as first,
         FakeOpenAI(models=None) as second,
     ):
-        workers = _workers(_endpoints(first, second, "rpm = 6"), server.url, 2, 10)
+        config = _endpoints(first, second, "rpm = 6") + f'[state]\nurl = "{server.url}"\n'
+        workers = _workers(config, 2, 10)
         results = [json.loads(worker.communicate(timeout=60)[0]) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers)
     calls = [call for result in results for call in result]

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..rate_limits import WINDOW, Held, MemoryRateLimiter, RateLimits
 from .connection import UNAVAILABLE, RedisConnection
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 # KEYS: requests, tokens, token_total, held. ARGV: rpm (0: none), tpm (0: none), request id,
 # "take" to log an admitted request or "peek" to only look.
@@ -187,3 +191,17 @@ class RedisRateLimiter:
         if limits.tpm is not None:
             used = max(used, int(answer[2]) / limits.tpm)
         return used
+
+
+def shared_limiter(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> RedisRateLimiter | None:
+    """A :class:`RedisRateLimiter` on the process's shared connection, when a URL is set.
+
+    The connection is :func:`~hypotez_providers.state.shared_connection`'s, so the limiter and
+    the circuit breaker share it.
+    """
+    from . import shared_connection  # the package imports this module's siblings first
+
+    connection = shared_connection(settings, environ)
+    return None if connection is None else RedisRateLimiter(connection)
