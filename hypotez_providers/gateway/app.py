@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HypotezError, InvalidInput
+from ..redaction import logger_for
 from ..routed_stream import RoutedStream
 from ..router import Router
 from .auth import Authenticator
@@ -28,7 +29,7 @@ from .settings import GatewaySettings
 if TYPE_CHECKING:
     from .metrics import GatewayMetrics
 
-logger = logging.getLogger("hypotez_providers.gateway")
+logger = logger_for("hypotez_providers.gateway")
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]

@@ -10,7 +10,6 @@ logged once, with the URL's password masked.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,8 +17,10 @@ from enum import Enum
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from ..redaction import logger_for
+
 T = TypeVar("T")
-logger = logging.getLogger("hypotez_providers.state")
+logger = logger_for("hypotez_providers.state")
 
 
 class Unavailable(Enum):
