@@ -342,3 +342,13 @@ def test_calls_are_answered_when_redis_is_killed_mid_run(tmp_path: Path) -> None
         connection = RedisConnection(server.url, timeout=1.0)
         restarted = _router(_endpoints(first, second, "rpm = 3"), RedisRateLimiter(connection))
         assert restarted.complete(MODEL, HI).provider == "first"  # a fresh Redis, a fresh window
+
+
+def test_the_scaling_page_rate_limit_settings_parse() -> None:
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "scaling.md").read_text()
+    section = page.split("## Rate limits", 1)[1]
+    settings = parse_settings(re.findall(r"```toml\n(.*?)```", section, re.S)[0])
+    assert (settings.providers["openai"].rpm, settings.providers["openai"].tpm) == (500, 200000)
+    assert settings.endpoints["groq"].provider_settings().rpm == 30
