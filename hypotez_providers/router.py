@@ -8,18 +8,22 @@ fails, and holds every attempt to the call's clocks. Streams are :class:`RoutedS
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
 from ._call import Clocks, Rescue, RoutedCall, check_seconds
 from ._deadline import Watch
+from ._hedge import PLAIN, Answering
+from .balancing import TRACKED, LoadStats, MemoryLoadStats, balance
 from .context import ProviderContext
 from .errors import AllProvidersFailed, InvalidInput, ProviderError
 from .health import CircuitBreaker, MemoryCircuitBreaker, ProviderHealth
+from .hedging import Hedge, check_hedge
 from .messages import Message, validate_messages
 from .options import validate_options
-from .rate_limits import MemoryRateLimiter, RateLimiter
+from .rate_limits import MemoryRateLimiter, RateLimiter, limits_of
 from .registry import Registry
 from .results import Attempt, Chunk, Completion
 from .routed_stream import RoutedStream, carries
@@ -48,8 +52,13 @@ class Router:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] | None = None,
         limiter: RateLimiter | None = None,
+        stats: LoadStats | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.registry = registry
+        #: In-flight counts and latencies read by load balancing and hedging (this process's).
+        self.stats: LoadStats = MemoryLoadStats() if stats is None else stats
+        self._rng = rng or random.Random()
         #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
         if limiter is None:  # with a state URL, on the breaker's Redis connection
             limiter = shared_limiter(registry.settings, registry.environ)
@@ -79,6 +88,8 @@ class Router:
         max_attempts: int | None = None,
         retry: RetryPolicy | None = None,
         rescue: Rescue | None = None,
+        hedge: float | Hedge | bool | None = None,
+        idempotent: bool = True,
         **options: Any,
     ) -> Completion:
         """Answer ``messages`` with ``model`` from the first provider that succeeds.
@@ -90,6 +101,9 @@ class Router:
         ``max_attempts`` overrides the tries per provider, ``retry`` the whole retry policy.
         A cut answer is always asked again of the next provider (nothing was shown yet), so
         ``rescue`` is accepted for symmetry with :meth:`stream` and changes nothing here.
+        ``hedge`` (seconds, or a :class:`Hedge`; default: the ``[hedging]`` setting for
+        ``model``, ``False`` for none) starts the next provider too when the first has not
+        answered by then, and keeps the first answer; never with ``idempotent=False``.
         Raises :class:`InvalidInput` before sending anything, :class:`BadRequest` at once when
         a provider rejects the request itself, and :class:`AllProvidersFailed` (listing every
         attempt) when nothing answered.
@@ -130,7 +144,7 @@ class Router:
                 raise watch.error(chosen.name)
             return chunks
 
-        found = call.first_answer(ask)
+        found = self._answering(call, hedge, idempotent).first_answer(call, ask, _keep)
         if found is None:
             raise AllProvidersFailed(model, call.attempts)
         candidate, chunks = found
@@ -156,6 +170,8 @@ class Router:
         max_attempts: int | None = None,
         retry: RetryPolicy | None = None,
         rescue: Rescue | None = None,
+        hedge: float | Hedge | bool | None = None,
+        idempotent: bool = True,
         **options: Any,
     ) -> RoutedStream:
         """Like :meth:`complete`, but yield :class:`Chunk` objects as they arrive.
@@ -168,7 +184,8 @@ class Router:
         failing provider is replaced unseen; after that a failure raises
         :class:`StreamInterrupted`, unless ``rescue`` is ``"restart"`` or ``"continue"`` (see
         :mod:`hypotez_providers.routed_stream`). A provider that cannot stream gives its whole
-        answer as one chunk.
+        answer as one chunk. ``hedge`` and ``idempotent`` are :meth:`complete`'s; the hedge
+        races the providers to their first chunk.
         """
         call = self._prepare(
             model,
@@ -185,7 +202,38 @@ class Router:
             retry,
             rescue,
         )
-        return RoutedStream(call, rescue)
+        return RoutedStream(call, rescue, self._answering(call, hedge, idempotent))
+
+    def _answering(self, call: RoutedCall, hedge: object, idempotent: object) -> Answering:
+        """Balance the call's candidates as the settings say; how it finds its first answer."""
+        asked = check_hedge(hedge)
+        if not isinstance(idempotent, bool):
+            raise InvalidInput(
+                f"idempotent must be True or False, got {idempotent!r}", field="idempotent"
+            )
+        settings = self.registry.settings
+        balancing, model = settings.balancing, call.model
+        strategy = balancing.strategy
+        if strategy != "ordered" or balancing.aliases:
+            listed = model in settings.aliases or model in settings.routes
+            strategy = balancing.strategy_for(model, listed=listed)
+            call.candidates = balance(
+                call.candidates, strategy, stats=self.stats, rng=self._rng, usage=self._usage
+            )
+        if asked is None and hedge is None and settings.hedging:
+            asked = settings.hedging.get(model)
+        if not idempotent:
+            asked = None  # a second request could act twice
+        tracked = strategy in TRACKED or (asked is not None and asked.percentile is not None)
+        if asked is None and not tracked:
+            return PLAIN
+        return Answering(asked, self.stats if tracked else None)
+
+    def _usage(self, candidate: Candidate) -> float:
+        """The share of its ``rpm``/``tpm`` the candidate's provider has used (0: no limits)."""
+        settings = candidate.provider.settings
+        limits = limits_of(settings.rpm, settings.tpm)
+        return 0.0 if limits is None else self.limiter.usage(candidate.provider.name, limits)
 
     def health(self) -> list[ProviderHealth]:
         """The health of every installed provider."""
@@ -262,3 +310,7 @@ class Router:
                 self._plans.clear()
             self._plans[key] = planned
         return planned
+
+
+def _keep(chunks: list[Chunk]) -> None:
+    """A whole answer that lost a hedged race holds nothing open."""
