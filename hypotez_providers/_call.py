@@ -22,7 +22,7 @@ from .errors import InvalidInput, ProviderError, ProviderTimeout, RateLimited, R
 from .health import CircuitBreaker, Permit, Standing
 from .messages import needs_images
 from .options import CompletionOptions
-from .rate_limits import DEFAULT_PENALTY, RateLimiter, RateLimits
+from .rate_limits import DEFAULT_PENALTY, Held, RateLimiter, RateLimits
 from .redaction import logger_for
 from .registry import Registry
 from .results import Attempt, Chunk, Usage
@@ -194,9 +194,8 @@ class RoutedCall:
                 self.skip(candidate, _OPEN)
                 continue
             settings = candidate.provider.settings
-            if (settings.rpm or settings.tpm) and self.limiter is not None:
-                limits = RateLimits(settings.rpm, settings.tpm)
-                held = self.limiter.acquire(candidate.provider.name, limits)
+            if settings.rpm or settings.tpm:
+                held = self.take_slot(candidate)
                 if held is not None:
                     self.breaker.release(permit)  # not tried: no verdict, the probe is kept
                     self.skip(candidate, held.reason, error="RateLimited", retry_after=held.wait)
@@ -240,6 +239,13 @@ class RoutedCall:
                 again = self.breaker.admit(name)
                 if again is None:
                     raise CircuitOpened(name)
+                # A retry is a request too: it needs a slot, or the next provider is tried.
+                held = self.take_slot(candidate) if settings.rpm or settings.tpm else None
+                if held is not None:
+                    self.breaker.release(again)
+                    self.skip(candidate, held.reason, error="RateLimited", retry_after=held.wait)
+                    self.decision = Routing.NEXT
+                    raise RateLimited(name, held.reason, retry_after=held.wait)
                 return self._attempt(candidate, again, number, operation, policy)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
@@ -350,6 +356,17 @@ class RoutedCall:
         )
 
     # -- rate limits -------------------------------------------------------------------------
+
+    def take_slot(self, candidate: Candidate) -> Held | None:
+        """One request slot at the provider's ``rpm``/``tpm`` (``None``: taken), else why not.
+
+        Callers ask only for providers with limits, so the others cost nothing.
+        """
+        if self.limiter is None:
+            return None
+        settings = candidate.provider.settings
+        limits = RateLimits(settings.rpm, settings.tpm)
+        return self.limiter.acquire(candidate.provider.name, limits)
 
     def penalise(self, candidate: Candidate, retry_after: float | None) -> None:
         """A 429 from a provider with limits holds it back (Retry-After, or 1 s) for everyone."""

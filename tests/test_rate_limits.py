@@ -202,6 +202,27 @@ def test_a_429_with_retry_after_holds_the_provider_for_that_long() -> None:
         assert len(first.requests) == 1
 
 
+def test_a_retry_in_place_takes_a_slot_too_or_moves_on() -> None:
+    with FakeOpenAI(models=None) as first, FakeOpenAI(models=None) as second:
+        router = _router(_endpoints(first, second, "rpm = 2"))
+        first.faults.append(Fault(status=500))
+        assert router.complete(MODEL, HI, max_attempts=2).provider == "first"  # 500, then ok
+        answer = router.complete(MODEL, HI)
+        assert answer.provider == "second"  # the retry used the second slot
+        assert len(first.requests) == 2
+    with FakeOpenAI(models=None) as first, FakeOpenAI(models=None) as second:
+        router = _router(_endpoints(first, second, "rpm = 1"))
+        first.faults.append(Fault(status=500))
+        answer = router.complete(MODEL, HI, max_attempts=3)
+        assert answer.provider == "second"
+        assert [(a.provider, a.outcome, a.error) for a in answer.attempts] == [
+            ("first", "failed", "ServerError"),
+            ("first", "skipped", "RateLimited"),
+            ("second", "ok", None),
+        ]
+        assert len(first.requests) == 1
+
+
 def test_a_provider_without_limits_never_reaches_the_limiter() -> None:
     class Refusing:
         def acquire(self, provider: str, limits: RateLimits) -> Held | None:
