@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import openai_chat
 from .api import create_completion, default_registry, default_router, list_providers
+from .balancing import LoadStats, MemoryLoadStats
 from .context import ProviderContext
 from .errors import (
     AllProvidersFailed,
@@ -53,6 +54,7 @@ from .health import (
     ProviderHealth,
     Standing,
 )
+from .hedging import Hedge
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
 from .legacy import LegacyProvider
 from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, LimitExceeded
@@ -112,6 +114,7 @@ __all__ = [
     "ErrorInfo",
     "FunctionDefinition",
     "HealthPolicy",
+    "Hedge",
     "HttpTransport",
     "HypotezError",
     "ImagePart",
@@ -119,8 +122,10 @@ __all__ = [
     "InvalidInput",
     "LegacyProvider",
     "LimitExceeded",
+    "LoadStats",
     "MalformedResponse",
     "MemoryCircuitBreaker",
+    "MemoryLoadStats",
     "Message",
     "NamedToolChoice",
     "NotFound",

@@ -139,9 +139,12 @@ def test_routing_page_settings_blocks_are_valid_settings():
     from hypotez_providers.settings import parse_settings
 
     blocks = code_blocks("docs/routing.md", "toml")
-    assert len(blocks) == 4
+    assert len(blocks) == 6
     settings = parse_settings("\n".join(blocks))
     assert settings.aliases["fast"][0] == "gravityengine:gpt-3.5-turbo-16k"
+    assert settings.balancing.strategy_for("fast", listed=True) == "weighted"
+    assert settings.providers["openai"].weight == 3
+    assert settings.hedging["gpt-4o-mini"].percentile == 95
     assert settings.providers["gravityengine"].retry.attempts == 3
     assert settings.health.cooldown == 10
     assert settings.endpoints["local-vllm"].prefill is True

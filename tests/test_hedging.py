@@ -170,3 +170,18 @@ def test_a_bad_hedge_is_refused_before_anything_is_sent(fakes, bad):
         router.complete(MODEL, MESSAGES, hedge=bad)
     assert raised.value.field == "hedge"
     assert len(first.requests) == 0
+
+
+def test_the_routing_page_hedging_example_runs(fakes, capsys):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "routing.md").read_text()
+    example = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "hedge=" in b)
+    router, first, _second = two(fakes)
+    first.faults.append(SLOW)
+    exec(compile(example, "docs/routing.md", "exec"), {"router": router, "messages": MESSAGES})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "second"
+    assert any("HedgeCancelled" in line for line in printed[1:3])
+    assert printed[3] == "answer from first"
