@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from hypotez_providers.health import (
@@ -866,6 +867,35 @@ class BreakerMachine(RuleBasedStateMachine):
 
 BreakerMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestBreakerProperties = BreakerMachine.TestCase
+
+
+class RedisBreakerMachine(BreakerMachine):
+    """The same machine on a :class:`RedisCircuitBreaker`: its Lua must agree with the record."""
+
+    url = ""
+
+    @initialize(policy=policies)
+    def start(self, policy: HealthPolicy) -> None:
+        from hypotez_providers.state import RedisConnection
+        from hypotez_providers.state.redis_breaker import RedisCircuitBreaker
+
+        super().start(policy)
+        self.connection = RedisConnection(
+            self.url, namespace=f"machine-{next(_namespaces)}", timeout=1.0
+        )
+        self.breaker = RedisCircuitBreaker(self.connection, policy, clock=self.clock)
+
+    def teardown(self) -> None:
+        if hasattr(self, "connection"):
+            self.connection.close()
+
+
+def test_the_redis_breaker_agrees_with_the_record_under_any_sequence(redis_url):
+    RedisBreakerMachine.url = redis_url
+    run_state_machine_as_test(
+        RedisBreakerMachine,
+        settings=settings(max_examples=60, stateful_step_count=30, deadline=None),
+    )
 
 
 @both

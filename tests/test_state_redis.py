@@ -200,7 +200,9 @@ def test_successes_kept_locally_still_count_in_the_shared_failure_rate(redis):
     for _ in range(6):
         healthy.succeeded(healthy.admit("p") or pytest.fail(), 0.01)
     healthy.standing("p")  # no round trip: the successes are still this process's
-    healthy.admit("p")  # ... and handed to Redis with the next script
+    healthy.admit("p")  # nor for a healthy admit: they wait for a batch, or a second
+    assert RedisConnection(redis.url).client.hget("hypotez:circuit:p", "s") is None
+    healthy.health("p")  # any other script hands them over
     for _ in range(5):
         failing.failed(failing.admit("p") or pytest.fail())
     health = failing.health("p")
@@ -208,6 +210,21 @@ def test_successes_kept_locally_still_count_in_the_shared_failure_rate(redis):
     assert health.state is CircuitState.CLOSED, "5 failures in 11 calls is under 0.5"
     failing.failed(failing.admit("p") or pytest.fail())
     assert failing.health("p").state is CircuitState.OPEN, "6 in 12 is 0.5"
+
+
+def test_an_admit_hands_waiting_successes_over_after_a_batch_or_a_while(redis):
+    breaker = RedisCircuitBreaker(RedisConnection(redis.url), HealthPolicy(), note_seconds=0.2)
+    client = RedisConnection(redis.url).client
+    for _ in range(64):
+        breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.01)
+    breaker.admit("p")
+    assert client.hget("hypotez:circuit:p", "s") == b"64", "a full batch"
+    breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.01)
+    breaker.admit("p")
+    assert client.hget("hypotez:circuit:p", "s") == b"64"
+    time.sleep(0.25)
+    breaker.admit("p")
+    assert client.hget("hypotez:circuit:p", "s") == b"65", "the oldest waited note_seconds"
 
 
 # Cost --------------------------------------------------------------------------------------

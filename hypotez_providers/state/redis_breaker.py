@@ -12,8 +12,10 @@ What a call costs, in round trips to Redis:
 * :meth:`~RedisCircuitBreaker.admit`: one ``EVALSHA``, always.
 * :meth:`~RedisCircuitBreaker.succeeded` on a circuit that admit (or the last script) saw
   closed with no failure: none. The success is counted in this process and handed to Redis
-  with this process's next script for that provider (its time kept as an age), so the shared
-  failure rate still counts it. Otherwise one ``EVALSHA``.
+  (its time kept as an age) by the next script for that provider that changes something, or
+  by an admit once 64 are waiting or the oldest is ``note_seconds`` old: the shared failure
+  rate still counts it, and this process's own failures always after its successes.
+  Otherwise one ``EVALSHA``. So a healthy provider's admit writes nothing.
 * :meth:`~RedisCircuitBreaker.failed`: one ``EVALSHA``; :meth:`~RedisCircuitBreaker.release`
   of a probe: one; of an ordinary permit: none.
 * :meth:`~RedisCircuitBreaker.standing`: none while the note left by this process's last
@@ -50,6 +52,8 @@ from ..health import (
 from ._circuit_lua import RECENT, scripts
 from .connection import UNAVAILABLE, RedisConnection
 
+#: Successes of a clean circuit that admit hands over at once (else within ``note_seconds``).
+_BATCH = 64
 _STATES = {"c": CircuitState.CLOSED, "o": CircuitState.OPEN, "h": CircuitState.HALF_OPEN}
 
 
@@ -169,10 +173,17 @@ class RedisCircuitBreaker:
 
     def _run(self, operation: str, provider: str, *args: str) -> list[bytes] | None:
         """Run one script on ``provider``'s record; ``None`` when Redis is unavailable."""
-        with self._lock:
-            pending = self._pending.pop(provider, None)
         now = self._local_now()
-        ages = ",".join(repr(max(now - at, 0.0)) for at in pending) if pending else ""
+        with self._lock:
+            pending = self._pending.get(provider)
+            # admit hands successes over in batches, so that a healthy call writes nothing
+            due = pending and (
+                operation != "admit"
+                or len(pending) >= _BATCH
+                or now - pending[0] >= self.note_seconds
+            )
+            pending = self._pending.pop(provider) if due else None
+        ages = ",".join(repr(now - at) for at in pending) if pending else ""
         keys = [
             self.connection.key("circuit", provider),
             self.connection.key("circuit", provider, "recent"),
