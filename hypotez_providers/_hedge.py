@@ -243,6 +243,8 @@ class Answering:
         called. ``hedged=False`` never hedges (a rescue after a stream broke off).
         """
         stats, hedge = self.stats, self.hedge
+        if stats is None and hedge is None:
+            return call.first_answer(operation, candidates)
         if stats is not None:
             operation = tracking(operation, stats, until_done=until_done)
         order = call.candidates if candidates is None else candidates

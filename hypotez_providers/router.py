@@ -28,7 +28,7 @@ from .registry import Registry
 from .results import Attempt, Chunk, Completion
 from .routed_stream import RoutedStream, carries
 from .selection import Candidate, plan
-from .settings import RetryPolicy
+from .settings import RetryPolicy, Settings
 from .state import shared_breaker
 from .state.redis_limits import shared_limiter
 from .validation import check_model, check_provider_chain, check_provider_name
@@ -59,6 +59,8 @@ class Router:
         #: In-flight counts and latencies read by load balancing and hedging (this process's).
         self.stats: LoadStats = MemoryLoadStats() if stats is None else stats
         self._rng = rng or random.Random()
+        #: Settings found to ask for no balancing and no hedge: calls under them skip both.
+        self._plain: Settings | None = None
         #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
         if limiter is None:  # with a state URL, on the breaker's Redis connection
             limiter = shared_limiter(registry.settings, registry.environ)
@@ -206,13 +208,21 @@ class Router:
 
     def _answering(self, call: RoutedCall, hedge: object, idempotent: object) -> Answering:
         """Balance the call's candidates as the settings say; how it finds its first answer."""
+        settings = self.registry.settings
+        if hedge is None and idempotent is True:
+            if settings is self._plain:
+                return PLAIN  # the default: nothing to balance, hedge or track
+            balancing = settings.balancing
+            if balancing.strategy == "ordered" and not balancing.aliases and not settings.hedging:
+                self._plain = settings
+                return PLAIN
+        balancing = settings.balancing
         asked = check_hedge(hedge)
         if not isinstance(idempotent, bool):
             raise InvalidInput(
                 f"idempotent must be True or False, got {idempotent!r}", field="idempotent"
             )
-        settings = self.registry.settings
-        balancing, model = settings.balancing, call.model
+        model = call.model
         strategy = balancing.strategy
         if strategy != "ordered" or balancing.aliases:
             listed = model in settings.aliases or model in settings.routes
