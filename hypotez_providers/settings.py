@@ -146,7 +146,8 @@ class Settings(BaseModel):
         (entry point) names, loaded or not, so that settings for a plugin filtered out by
         ``HYPOTEZ_LOAD_PLUGINS`` or broken stay valid. Checked: every ``[providers.NAME]``
         table, the provider of every ``"provider:model"`` alias target, every provider of
-        ``[routes]``. The error names the file, the line and the closest known name.
+        ``[routes]``, and that every name under ``[balancing.aliases]`` is an alias or a route.
+        The error names the file, the line and the closest known name.
         """
         known = set(providers) | set(plugins) | set(self.endpoints)
         listing = ", ".join(sorted(known)) or "none"
@@ -176,6 +177,14 @@ class Settings(BaseModel):
                         f"the route for {model!r} names provider {name!r}, which is not "
                         "installed" + (did_you_mean(name, known) or f" (installed: {listing})"),
                     )
+        listed = set(self.aliases) | set(self.routes)
+        for name in self.balancing.aliases:
+            if name not in listed:
+                raise self.error_at(
+                    ("balancing", "aliases", name),
+                    f"[balancing.aliases] names {name!r}, which is neither an alias nor a route"
+                    + (did_you_mean(name, listed) or ""),
+                )
 
     def check_provider_keys(self, name: str, declared: Collection[str] = ()) -> None:
         """Raise :class:`ConfigError` for a key in ``[providers.NAME]`` that nobody reads.

@@ -185,3 +185,15 @@ def test_usage_sends_each_call_to_the_provider_furthest_from_its_limits(fakes):
     answered = [router.complete(MODEL, MESSAGES).provider for _ in range(6)]
     # first at 1/10 is further along than second at 1/20 or 2/20: second takes two in three.
     assert answered == ["first", "second", "second", "first", "second", "second"]
+
+
+def test_balancing_an_alias_that_does_not_exist_is_a_settings_error(fakes):
+    from hypotez_providers import ConfigError
+
+    settings = '[aliases]\nfast = ["a:gpt-4o-mini"]\n[balancing.aliases]\nfsat = "weighted"\n'
+    router, _ = build({"a": fakes("a").url}, settings)
+    with pytest.raises(
+        ConfigError, match="'fsat', which is neither an alias nor a route"
+    ) as raised:
+        router.registry.check_settings()
+    assert "fast" in str(raised.value)
