@@ -20,7 +20,8 @@ A strategy reorders each group and never moves a candidate out of its group:
   used, from the rate limiter); a provider with no limits counts as unused.
 
 Ties keep the plan's order. The stats (:class:`LoadStats`) are kept in this process's memory
-(:class:`MemoryLoadStats`): each process balances by what it sees itself.
+(:class:`MemoryLoadStats`), or on Redis with a ``[state] url``
+(:class:`~hypotez_providers.state.redis_load.RedisLoadStats`), shared by every process.
 """
 
 from __future__ import annotations

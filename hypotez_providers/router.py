@@ -31,6 +31,7 @@ from .selection import Candidate, plan
 from .settings import RetryPolicy, Settings
 from .state import shared_breaker
 from .state.redis_limits import shared_limiter
+from .state.redis_load import shared_load_stats
 from .validation import check_model, check_provider_chain, check_provider_name
 
 _RESCUES = get_args(Rescue)
@@ -56,7 +57,9 @@ class Router:
         rng: random.Random | None = None,
     ) -> None:
         self.registry = registry
-        #: In-flight counts and latencies read by load balancing and hedging (this process's).
+        if stats is None:  # with a state URL, shared on the breaker's Redis connection
+            stats = shared_load_stats(registry.settings, registry.environ)
+        #: In-flight counts and latencies read by load balancing and hedging.
         self.stats: LoadStats = MemoryLoadStats() if stats is None else stats
         self._rng = rng or random.Random()
         #: Settings found to ask for no balancing and no hedge: calls under them skip both.

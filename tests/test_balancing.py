@@ -197,3 +197,61 @@ def test_balancing_an_alias_that_does_not_exist_is_a_settings_error(fakes):
     ) as raised:
         router.registry.check_settings()
     assert "fast" in str(raised.value)
+
+
+# -- shared on Redis (a real redis-server; skipped when it is not installed) ----------------
+
+
+@pytest.fixture
+def redis(tmp_path):
+    from tests._redis import running_redis
+
+    with running_redis(tmp_path) as server:
+        yield server
+
+
+def test_stats_on_redis_are_seen_by_another_connection(redis):
+    from hypotez_providers.state import RedisConnection
+    from hypotez_providers.state.redis_load import RedisLoadStats
+
+    one, other = (
+        RedisLoadStats(RedisConnection(redis.url)),
+        RedisLoadStats(RedisConnection(redis.url)),
+    )
+    one.started("a")
+    one.started("a")
+    other.finished("a")
+    assert one.in_flight("a") == other.in_flight("a") == 1
+    for latency in (0.2, 0.4) * 5:
+        one.measured("a", latency)
+    assert other.latency("a") == pytest.approx(one.latency("a"))
+    assert 0.2 < other.latency("a") < 0.4
+    assert other.percentile("a", 90) == 0.4
+    assert other.in_flight("b") == 0 and other.latency("b") is None
+
+
+def test_least_busy_on_redis_sees_a_request_held_by_another_router(redis, fakes):
+    first, second = fakes("first"), fakes("second")
+    settings = f'[state]\nurl = "{redis.url}"\n[balancing]\nstrategy = "least_busy"\n'
+    holder, _ = build({"first": first.url, "second": second.url}, settings)
+    asker, _ = build({"first": first.url, "second": second.url}, settings)
+    assert type(asker.stats).__name__ == "RedisLoadStats"
+    first.hold_before_last = threading.Event()
+    held = holder.stream(MODEL, MESSAGES)
+    assert next(held).text and held.provider == "first"
+    assert asker.complete(MODEL, MESSAGES).provider == "second"
+    first.hold_before_last.set()
+    list(held)
+    assert asker.complete(MODEL, MESSAGES).provider == "first"
+
+
+def test_stats_fall_back_to_memory_when_redis_is_gone(redis):
+    from hypotez_providers.state import RedisConnection
+    from hypotez_providers.state.redis_load import RedisLoadStats
+
+    stats = RedisLoadStats(RedisConnection(redis.url))
+    redis.stop()
+    stats.started("a")
+    stats.measured("a", 0.3)
+    assert stats.in_flight("a") == 1
+    assert stats.latency("a") == 0.3
