@@ -1,7 +1,9 @@
 """Reading an answer's body with bounded memory, content decoding included (internal).
 
-The body is read as it arrives, with socket reads the deadline watch can interrupt:
-``read_chunked`` for a chunked body, ``read1`` otherwise. gzip and deflate are decoded here,
+The body is read as it arrives, in blocks of up to :data:`PIECE` bytes, with socket reads the
+deadline watch can interrupt: a chunked body's framing is taken off here, a block at a time (a
+streamed answer sends each event as its own small chunk, and urllib3's ``read_chunked`` costs
+a call per chunk), and any other body is read with ``read1``. gzip and deflate are decoded here,
 not by urllib3, so they are decoded whether the body is chunked or has a Content-Length, and
 no decoded piece is longer than :data:`PIECE` bytes whatever the compression ratio: a limit
 counted on the decoded bytes then bounds memory, and a compression bomb stops at it.
@@ -19,6 +21,8 @@ from .limits import LimitExceeded
 
 #: Bytes: the most read from the socket, or decoded, at a time.
 PIECE = 65536
+#: Bytes: the longest chunk-size line accepted (a hexadecimal size and its extensions).
+_MAX_SIZE_LINE = 4096
 #: Bytes of an error answer's body kept for its message.
 ERROR_BODY_LIMIT = 64 * 1024
 #: The codings this module decodes, as the Accept-Encoding request header.
@@ -32,11 +36,8 @@ class Undecodable(ValueError):
 def body_pieces(response: requests.Response) -> Iterator[bytes]:
     """The body, decoded, as it arrives; no piece is longer than :data:`PIECE` bytes."""
     raw = response.raw
-    pieces: Iterator[bytes]
-    if raw.chunked and raw.supports_chunked_reads():
-        pieces = raw.read_chunked(PIECE, decode_content=False)
-    else:
-        pieces = _read1(raw)
+    chunked = raw.chunked and raw.supports_chunked_reads()
+    pieces = _dechunked(raw) if chunked else _read1(raw)
     encoding = response.headers.get("content-encoding")
     if not encoding or encoding.strip().lower() == "identity":
         return pieces
@@ -79,12 +80,127 @@ def _read1(raw: urllib3.HTTPResponse) -> Iterator[bytes]:
         yield data
 
 
+def _dechunked(raw: urllib3.HTTPResponse) -> Iterator[bytes]:
+    # urllib3 2.x's own error mapping and connection release, as read_chunked uses them: a
+    # socket error becomes a ProtocolError or ReadTimeoutError, and a body read to its end
+    # gives the connection back to the pool.
+    response = raw._original_response
+    fp = getattr(raw._fp, "fp", None)
+    if fp is None or response is None:
+        return
+    framing = ChunkedFraming()
+    with raw._error_catcher():
+        while not framing.done:
+            data = fp.read1(PIECE)
+            if not data:
+                if framing.ended:
+                    break  # some servers stop after the last chunk without its blank line
+                raise urllib3.exceptions.ProtocolError("Response ended prematurely")
+            payload = framing.feed(data)
+            if payload:
+                yield payload
+        response.close()
+
+
 def _inflated(pieces: Iterator[bytes], inflater: _Inflater) -> Iterator[bytes]:
     for data in pieces:
         yield from inflater.feed(data)
     rest = inflater.flush()
     if rest:
         yield rest
+
+
+class ChunkedFraming:
+    """Takes HTTP/1.1 chunked framing off a body given in blocks of any size (pure logic).
+
+    As lenient as urllib3: chunk extensions and trailers are ignored, the line end after a
+    chunk's data is not checked. A size line that is not hexadecimal, or longer than
+    :data:`_MAX_SIZE_LINE` bytes, raises urllib3's ``ProtocolError``.
+    """
+
+    __slots__ = ("_left", "_line", "done", "ended")
+
+    def __init__(self) -> None:
+        # Bytes of the current chunk still to come, its closing CRLF included.
+        self._left = 0
+        # The unfinished size or trailer line at the end of the last block.
+        self._line = b""
+        #: The last (zero-size) chunk has come.
+        self.ended = False
+        #: The blank line after the trailers has come: the body is over.
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The payload bytes in ``data``, the next block of the body."""
+        if self._line:
+            data = self._line + data
+            self._line = b""
+        out: list[bytes] = []
+        append = out.append
+        find = data.find
+        at, size, left = 0, len(data), self._left
+        while at < size:
+            if left:
+                take = min(left, size - at)
+                if left > 2:
+                    end = at + min(take, left - 2)
+                    if end > at:
+                        append(data[at:end])
+                left -= take
+                at += take
+                continue
+            if self.ended:
+                self._trailers(data[at:])
+                break
+            newline = find(b"\n", at)
+            if newline < 0:
+                self._line = data[at:]
+                if len(self._line) > _MAX_SIZE_LINE:
+                    raise self._invalid(self._line)
+                break
+            line = data[at:newline]
+            try:
+                length = int(line, 16)  # int() takes the CR off; an extension is a ValueError
+            except ValueError:
+                length = self._size(line)
+            if length < 0 or newline - at > _MAX_SIZE_LINE:
+                raise self._invalid(line)
+            at = newline + 1
+            if not length:
+                self.ended = True
+                continue
+            end = at + length
+            if end + 2 <= size:
+                # The common case: the whole chunk, and its CRLF, in this block.
+                append(data[at:end])
+                at = end + 2
+            else:
+                left = length + 2
+        self._left = left
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _trailers(self, data: bytes) -> None:
+        """After the last chunk: trailer lines, then a blank line ending the body."""
+        for line in data.split(b"\n")[:-1]:
+            if not line.strip():
+                self.done = True
+                return
+        self._line = data[data.rfind(b"\n") + 1 :]
+        if len(self._line) > _MAX_SIZE_LINE:
+            raise self._invalid(self._line)
+
+    def _size(self, line: bytes) -> int:
+        """The size on a chunk's first line that has extensions (or is not a size at all)."""
+        try:
+            return int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            raise self._invalid(line) from None
+
+    @staticmethod
+    def _invalid(line: bytes) -> urllib3.exceptions.ProtocolError:
+        return urllib3.exceptions.ProtocolError(
+            f"Connection broken: invalid chunk length {line[:40]!r}"
+        )
 
 
 class _Inflater:

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ._json import loads
 from .context import ProviderContext
 from .errors import MalformedResponse, Overloaded, ProviderError, RateLimited, ServerError
 from .options import CompletionOptions
@@ -149,7 +150,7 @@ def parse_stream(
         if data == DONE:
             return
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             obj = None
         if not isinstance(obj, dict):
@@ -194,9 +195,14 @@ def parse_stream(
             )
         elif text or finish_reason or usage:
             finished = finished or finish_reason is not None
-            yield Chunk(
-                text=text, finish_reason=finish_reason, usage=_usage(usage), model=obj.get("model")
-            )
+            model = obj.get("model")
+            if type(text) is str and _optional_str(finish_reason) and _optional_str(model):
+                # The types the validated constructor would check: build it without checking.
+                yield Chunk.trusted(text, finish_reason, _usage(usage), model)
+            else:
+                yield Chunk(
+                    text=text, finish_reason=finish_reason, usage=_usage(usage), model=model
+                )
     if not finished:
         raise truncated_stream(provider, "before [DONE]", skipped)
 
@@ -267,6 +273,10 @@ def _arguments(raw: Any) -> str:
     if isinstance(raw, str):
         return raw
     return json.dumps(raw)
+
+
+def _optional_str(value: Any) -> bool:
+    return value is None or type(value) is str
 
 
 def _usage(raw: Any) -> Usage | None:

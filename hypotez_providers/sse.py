@@ -42,6 +42,7 @@ class SSEDecoder:
         "_counted_lines",
         "_data",
         "_event",
+        "_held",
         "_last_id",
         "_max_line",
         "_partial",
@@ -59,6 +60,9 @@ class SSEDecoder:
         self._partial_size = 0
         self._skip_lf = False
         self._started = False
+        # The raw bytes of an unfinished event, not read yet (the fast path's buffer); only
+        # ever held between events, and never more than max_line bytes.
+        self._held = b""
         self._data: list[str] = []
         # The size of an event's data, counted at the end of a piece only when the event goes
         # on past it: _counted is the data list it is for, of which _counted_lines are in it.
@@ -71,6 +75,55 @@ class SSEDecoder:
 
     def feed(self, piece: bytes) -> list[SSEEvent]:
         """Take the next bytes of the stream; return the events they complete (often none)."""
+        if self._held:
+            piece = self._held + piece
+            self._held = b""
+        if self._skip_lf or b"\r" in piece:
+            return self._feed_lines(piece)
+        events: list[SSEEvent] = []
+        if self._partial or self._data or self._event or not self._started:
+            # Read line by line up to the first blank line: the events after it start afresh.
+            # A leading LF after a whole line is a blank line.
+            blank = piece[:1] == b"\n" and not self._partial
+            first = 1 if blank else piece.find(b"\n\n") + 2
+            if first < 2 and not blank:
+                return self._feed_lines(piece)
+            events = self._feed_lines(piece[:first])
+            piece = piece[first:]
+        cut = piece.rfind(b"\n\n") + 2
+        if cut < 2:
+            # No event ends in this piece: line by line, so that a trickle is read in linear time.
+            return events + self._feed_lines(piece) if piece else events
+        events += self._feed_events(piece[:cut])
+        rest = piece[cut:]
+        if len(rest) <= self._max_line:
+            # An unfinished event is held as it came (once), and read with the rest of it.
+            self._held = rest
+        else:
+            events += self._feed_lines(rest)
+        return events
+
+    def _feed_events(self, block: bytes) -> list[SSEEvent]:
+        """The fast path: whole events with LF line ends, read from a state between events.
+
+        One-line ``data: `` events (nearly all of them) are split off in bulk; any other event
+        is read line by line, as :meth:`_feed_lines` would.
+        """
+        events: list[SSEEvent] = []
+        append = events.append
+        small = len(block) <= self._max_line
+        last_id, retry = self._last_id, self._retry
+        for raw in block[:-2].split(b"\n\n"):
+            if raw[:6] == b"data: " and b"\n" not in raw and (small or len(raw) <= self._max_line):
+                data = raw[6:].decode("utf-8", "replace")
+                append(_new_event(SSEEvent, (data, "message", last_id, retry)))
+            else:
+                events += self._feed_lines(raw + b"\n\n")
+                last_id, retry = self._last_id, self._retry
+        return events
+
+    def _feed_lines(self, piece: bytes) -> list[SSEEvent]:
+        """Any bytes of the stream, read line by line (CR, LF or CRLF line ends)."""
         if (
             not self._partial
             and not self._skip_lf
@@ -172,6 +225,9 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """Whether an unfinished line or event is buffered (the stream stopped mid-event)."""
+        if self._held:
+            held, self._held = self._held, b""
+            self._feed_lines(held)  # it ends mid-event: it completes no event
         return bool(self._partial or self._data or self._event)
 
     def _line(self, line: str) -> SSEEvent | None:
@@ -211,6 +267,10 @@ class SSEDecoder:
         self._data = []
         self._event = ""
         return event
+
+
+# SSEEvent(data, "message", id, retry) without the named tuple's own __new__ frame.
+_new_event = tuple.__new__
 
 
 def iter_sse(pieces: Iterable[bytes], *, max_line: int = DEFAULT_MAX_LINE) -> Iterator[SSEEvent]:

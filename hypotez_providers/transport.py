@@ -19,6 +19,7 @@ import urllib3.exceptions
 from ._body import ACCEPT_ENCODING, Undecodable, body_pieces, read_body, read_error_body
 from ._deadline import Watch, watched_request
 from ._error_body import describe_reason, error_message, html_title, looks_like_html, preview
+from ._json import dumps
 from ._session import ProviderSession
 from .errors import (
     AuthenticationFailed,
@@ -178,11 +179,21 @@ class HttpTransport:
             if left is not None:
                 # The reaper cuts a trickle; these end plain silence even without it.
                 connect, read = min(connect, left + 0.05), min(read, left + 0.05)
+        session = self.session
+        body = None if payload is None else dumps(payload)
+        if body is not None:
+            # What requests' json= would send (Content-Type included), encoded faster.
+            payload = None
+            if "content-type" not in session.headers and not (
+                headers and any(name.lower() == "content-type" for name in headers)
+            ):
+                headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             with watched_request(watch):
-                response = self.session.request(
+                response = session.request(
                     method,
                     url,
+                    data=body,
                     json=payload,
                     headers=headers,
                     timeout=(connect, read),
