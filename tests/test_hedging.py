@@ -50,8 +50,10 @@ def test_a_hedged_call_beats_a_slow_first_provider(fakes):
     cancelled = next(a for a in answer.attempts if a.provider == "first")
     assert "second answered first" in (cancelled.message or "")
     assert len(first.requests) + len(second.requests) == 2
-    # The loser's socket is shut: the fake sees its connection go long before its 2 s delay.
+    # The loser's socket is shut: the fake sees its connection go long before its 2 s delay,
+    # and the loser's thread ends as promptly.
     assert wait_for(lambda: first.open_connections() == 0, seconds=1.5)
+    assert wait_for(lambda: not any(t.name == "hypotez-hedge" for t in threading.enumerate()), 1.5)
 
 
 def test_a_fast_first_provider_is_never_hedged(fakes):
@@ -185,3 +187,24 @@ def test_the_routing_page_hedging_example_runs(fakes, capsys):
     assert printed[0] == "second"
     assert any("HedgeCancelled" in line for line in printed[1:3])
     assert printed[3] == "answer from first"
+
+
+def test_a_probe_that_loses_a_hedged_race_is_given_back(fakes):
+    first, second = fakes("first"), fakes("second")
+    router, clock = build({"first": first.url, "second": second.url})
+    first.fail_every_request = Fault(status=503)
+    router.complete(MODEL, MESSAGES)
+    assert router.breaker.health("first").state is CircuitState.OPEN
+    first.fail_every_request = None
+    clock.now += 10.1  # cooled down: the next call to first is its half-open probe
+    first.faults.append(SLOW)
+    answer = router.complete(MODEL, MESSAGES, hedge=0.1)
+    assert answer.provider == "second"
+    assert ("first", "failed", "HedgeCancelled") in outcomes(answer.attempts)
+    # The loser's thread ends promptly (its socket was shut), releasing the slot on its way out.
+    assert wait_for(lambda: not any(t.name == "hypotez-hedge" for t in threading.enumerate()))
+    permit = router.breaker.admit("first")  # the slot was released, not kept nor failed
+    assert permit is not None and permit.probe
+    router.breaker.release(permit)
+    assert router.complete(MODEL, MESSAGES).provider == "first"
+    assert router.breaker.health("first").state is CircuitState.CLOSED
