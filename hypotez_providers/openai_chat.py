@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import msgspec
+
 from ._json import loads
 from .context import ProviderContext
 from .errors import MalformedResponse, Overloaded, ProviderError, RateLimited, ServerError
@@ -149,6 +151,25 @@ def parse_stream(
         data = event.data
         if data == DONE:
             return
+        if calls is None:
+            # Nearly every event is a plain text delta: decoded straight into its few fields.
+            # Anything else (tool calls, usage, an error, an odd type) fails to decode as one
+            # and takes the general path below.
+            try:
+                plain = _decode_text_event(data)
+            except ValueError:
+                pass
+            else:
+                in_a_row = 0
+                if plain.choices:
+                    first = plain.choices[0]
+                    said = first.delta
+                    text = (said.content if said is not None else None) or ""
+                    finish_reason = first.finish_reason
+                    if text or finish_reason:
+                        finished = finished or finish_reason is not None
+                        yield Chunk.trusted(text, finish_reason, None, plain.model)
+                continue
         try:
             obj = loads(data)
         except ValueError:
@@ -205,6 +226,28 @@ def parse_stream(
                 )
     if not finished:
         raise truncated_stream(provider, "before [DONE]", skipped)
+
+
+class _TextDelta(msgspec.Struct, gc=False):
+    content: str | None = None
+    tool_calls: None = None
+
+
+class _TextChoice(msgspec.Struct, gc=False):
+    delta: _TextDelta | None = None
+    finish_reason: str | None = None
+
+
+class _TextEvent(msgspec.Struct, gc=False):
+    """A stream event that carries text or a finish reason and nothing else (no error key)."""
+
+    choices: list[_TextChoice] = msgspec.field(default_factory=list)
+    model: str | None = None
+    usage: None = None
+    error: msgspec.UnsetType = msgspec.UNSET
+
+
+_decode_text_event = msgspec.json.Decoder(_TextEvent).decode
 
 
 def stream_error(provider: str, error: Any) -> ProviderError:
