@@ -272,6 +272,14 @@ def _attach(connection: Any) -> None:
             watch._connection = connection
 
 
+def _shut_if_over(connection: Any) -> None:
+    # A watch that fired (or was cancelled) while the request was being sent found no socket
+    # to shut yet: shut it now, so the read that follows returns at once.
+    watch = connection._hypotez_watch
+    if watch is not None and watch.expired is not None:
+        watch._shut()
+
+
 def _detach(connection: Any) -> None:
     with _attach_lock:
         watch = getattr(connection, "_hypotez_watch", None)
@@ -284,12 +292,14 @@ class _WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self)
         super().request(*args, **kwargs)
+        _shut_if_over(self)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self)
         super().request(*args, **kwargs)
+        _shut_if_over(self)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):

@@ -208,3 +208,21 @@ def test_a_probe_that_loses_a_hedged_race_is_given_back(fakes):
     router.breaker.release(permit)
     assert router.complete(MODEL, MESSAGES).provider == "first"
     assert router.breaker.health("first").state is CircuitState.CLOSED
+
+
+def test_a_watch_cancelled_before_its_request_is_sent_does_not_wait_for_the_answer(fakes):
+    import requests
+
+    from hypotez_providers._deadline import Watch, WatchedAdapter, watched_request
+
+    first = fakes("first")
+    first.faults.append(SLOW)
+    session = requests.Session()
+    session.mount("http://", WatchedAdapter())
+    watch = Watch(None)
+    watch.cancel("cancelled: second answered first (hedged request)")  # before any socket
+    started = time.monotonic()
+    with watched_request(watch), pytest.raises(requests.ConnectionError):
+        session.post(f"{first.url}/v1/chat/completions", json={"model": MODEL}, timeout=5)
+    assert time.monotonic() - started < 1.0  # not the fake's 2 s
+    session.close()
