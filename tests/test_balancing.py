@@ -8,6 +8,9 @@ import threading
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from hypotez_providers import Router
 from hypotez_providers.balancing import BalancingSettings, MemoryLoadStats, balance
@@ -255,3 +258,49 @@ def test_stats_fall_back_to_memory_when_redis_is_gone(redis):
     stats.measured("a", 0.3)
     assert stats.in_flight("a") == 1
     assert stats.latency("a") == 0.3
+
+
+# -- invariants (hypothesis) ---------------------------------------------------------------
+
+
+class _Provider:
+    def __init__(self, name, weight):
+        self.name = name
+        self.settings = type("S", (), {"weight": weight})()
+
+
+class _Candidate:
+    def __init__(self, name, group, weight):
+        self.provider = _Provider(name, weight)
+        self.group = group
+
+
+_ROWS = st.lists(
+    st.tuples(st.integers(0, 3), st.floats(0, 5), st.integers(0, 4), st.floats(0, 2)),
+    max_size=8,
+)
+_STRATEGIES = st.sampled_from(["ordered", "weighted", "least_busy", "fastest", "usage"])
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(_ROWS, _STRATEGIES, st.integers(0, 2**32))
+def test_balancing_only_permutes_within_groups(rows, strategy, seed):
+    groups = sorted(group for group, *_ in rows)  # consecutive groups, as plan() makes them
+    candidates = [
+        _Candidate(f"p{i}", group, row[1])
+        for i, (group, row) in enumerate(zip(groups, rows, strict=True))
+    ]
+    stats = MemoryLoadStats()
+    for candidate, (_, _, busy, latency) in zip(candidates, rows, strict=True):
+        for _ in range(busy):
+            stats.started(candidate.provider.name)
+        stats.measured(candidate.provider.name, latency)
+    ordered = balance(
+        candidates,
+        strategy,
+        stats=stats,
+        rng=random.Random(seed),
+        usage=lambda c: c.provider.settings.weight,
+    )
+    assert sorted(map(id, ordered)) == sorted(map(id, candidates))  # a permutation
+    assert [c.group for c in ordered] == [c.group for c in candidates]  # groups stay put
