@@ -30,10 +30,12 @@ from .context import ProviderContext
 from .errors import ProviderError, Routing
 from .health import Permit
 from .hedging import Hedge
+from .redaction import logger_for
 from .results import Attempt
 from .selection import Candidate
 
 T = TypeVar("T")
+logger = logger_for("hypotez_providers.router")
 Outcome = Literal["ok", "failed", "cancelled", "raised"]
 
 
@@ -197,7 +199,14 @@ def hedged_first_answer(
                 leg = race.reports.get(timeout=timeout)
             except queue.Empty:
                 hedged = True  # whether or not a next candidate is left: one chance per call
-                start_next()
+                silent = running[0].candidate.provider.name
+                if start_next():
+                    logger.info(
+                        "hedging: %s gave no first chunk within %.3gs; %s started too",
+                        silent,
+                        time.monotonic() - running[0].started,
+                        running[-1].candidate.provider.name,
+                    )
                 continue
             running.remove(leg)
             if leg.outcome == "ok":

@@ -19,8 +19,8 @@ class Hedge(BaseModel):
     """When to hedge: after ``delay`` seconds, or a percentile of the provider's latency.
 
     With ``percentile`` (e.g. 95), the delay is that percentile of the first provider's recent
-    times to a first chunk, once at least 10 are known; ``delay`` until then, and never less
-    than ``min_delay``.
+    times to a first chunk, but at least ``min_delay``, once at least 10 are known; ``delay``
+    until then.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
