@@ -25,7 +25,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads
-from workloads import MESSAGES, MODEL, Samples
+from workloads import LARGE_MESSAGES, MESSAGES, MODEL, Samples
 
 PLUGINS = (
     "import hypotez_providers, hypotez_gravityengine, hypotez_openai, hypotez_anthropic, "
@@ -100,7 +100,24 @@ def measure(urls: dict[str, str], repeats: int, calls: int, quick: bool) -> list
         "raw requests SSE",
         "chunks/s",
         lower_is_better=False,
-        targets={"Router.stream": 0.9},
+        targets={"Router.stream": 1.5},
+    )
+
+    large = workloads.per_call(
+        {
+            "raw requests": lambda: workloads.raw_call(session, urls["fast"], LARGE_MESSAGES),
+            "Router.complete": lambda: router.complete("only-fast", LARGE_MESSAGES),
+        },
+        max(5, calls // 10),
+        repeats,
+    )
+    rows += ratio_rows(
+        "large conversation (200 messages, 1 MB)",
+        large,
+        "raw requests",
+        "µs",
+        lower_is_better=True,
+        targets={"Router.complete": 0.9},
     )
 
     failing = workloads.failover(registry, max(10, calls // 5), repeats)

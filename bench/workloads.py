@@ -20,6 +20,14 @@ from hypotez_providers.testing import closed_port_url
 
 MODEL = "bench-model"
 MESSAGES = [{"role": "user", "content": "What is the answer?"}]
+#: The large conversation: 200 messages, about 1 MB of JSON (non-ASCII text included).
+LARGE_MESSAGES = [
+    {
+        "role": "user" if turn % 2 == 0 else "assistant",
+        "content": f"Turn {turn}: " + "a sentence with an accent, déjà vu; " * 140,
+    }
+    for turn in range(200)
+]
 #: Raw calls carry the same timeouts as the providers' defaults: a production call has one.
 TIMEOUT = (10.0, 60.0)
 
@@ -64,10 +72,10 @@ def registry_for(urls: dict[str, str]) -> Registry:
     return Registry(settings=settings, load_entry_points=False, environ={})
 
 
-def raw_call(session: requests.Session, url: str) -> str:
+def raw_call(session: requests.Session, url: str, messages: list[dict[str, str]] = MESSAGES) -> str:
     """The floor: one POST with requests, the answer's text read out."""
     response = session.post(
-        url + "/v1/chat/completions", json={"model": MODEL, "messages": MESSAGES}, timeout=TIMEOUT
+        url + "/v1/chat/completions", json={"model": MODEL, "messages": messages}, timeout=TIMEOUT
     )
     text: str = response.json()["choices"][0]["message"]["content"]
     return text

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ._json import loads
 from .limits import DEFAULT_MAX_LINE, LimitExceeded
 
 
 class BadLine:
     """Stands in a decoded stream for a line that is not JSON; ``line`` holds its raw bytes.
 
-    ``json.loads`` never returns one, so ``type(value) is BadLine`` tells it from a value.
+    A JSON decoder never returns one, so ``type(value) is BadLine`` tells it from a value.
     """
 
     __slots__ = ("line",)
@@ -89,6 +89,6 @@ def iter_ndjson(pieces: Iterable[bytes], *, max_line: int = DEFAULT_MAX_LINE) ->
 
 def _parse(line: bytes) -> Any:
     try:
-        return json.loads(line)
+        return loads(line)
     except ValueError:  # invalid UTF-8 too: UnicodeDecodeError is a ValueError
         return BadLine(line)

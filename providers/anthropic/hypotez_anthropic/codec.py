@@ -232,7 +232,11 @@ def parse_stream(
             delta = _mapping(data.get("delta"))
             delta_kind = delta.get("type")
             if delta_kind == "text_delta" and delta.get("text"):
-                yield Chunk(text=str(delta["text"]), model=model)
+                text = str(delta["text"])
+                if model is None or type(model) is str:
+                    yield Chunk.trusted(text, None, None, model)  # the hot path: nothing to check
+                else:
+                    yield Chunk(text=text, model=model)
             elif delta_kind == "input_json_delta" and delta.get("partial_json"):
                 piece = str(delta["partial_json"])
                 block = data.get("index")
