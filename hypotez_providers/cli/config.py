@@ -73,7 +73,7 @@ def config(context: click.Context, as_json: bool) -> None:
             echo(f"\n[{section}.{name}]")
             for key, value in shown.items():
                 echo(f"{key} = {_toml(value)}")
-    for section in ("aliases", "routes", "retry", "health"):
+    for section in ("aliases", "routes", "retry", "health", "balancing", "state", "gateway"):
         if effective[section]:
             echo(f"\n[{section}]")
             for key, value in effective[section].items():
@@ -102,6 +102,12 @@ def effective_settings(registry: Registry) -> dict[str, Any]:
         "routes": {name: list(order) for name, order in settings.routes.items()},
         "retry": shown_settings(settings.retry),
         "health": shown_settings(settings.health),
+        "balancing": shown_settings(settings.balancing),
+        "state": {
+            **shown_settings(settings.state),
+            "url": settings.state.shown_url(registry.environ),
+        },
+        "gateway": shown_settings(settings.gateway),
     }
 
 
