@@ -168,21 +168,24 @@ def read_stream(connection: http.client.HTTPConnection, payload: bytes) -> tuple
 
 def concurrent_streams(
     connections: list[http.client.HTTPConnection], payload: bytes
-) -> tuple[list[int], float]:
-    """One streamed answer on each connection, all at once: pieces each, seconds for all.
+) -> tuple[list[int], float, list[str]]:
+    """One streamed answer on each connection, all at once: pieces each, seconds, failures.
 
-    Open the connections beforehand (a first read each, one after another): 64 connects at
-    once overflow a small server's accept queue, and that measures the queue, not the stream.
+    A stream that failed counts ``-1`` pieces and its error is among the failures. Open the
+    connections beforehand (a first read each, one after another): 64 connects at once
+    overflow a small server's accept queue, and that measures the queue, not the stream.
     """
     pieces = [0] * len(connections)
+    failures: list[str] = []
     ready = threading.Barrier(len(connections) + 1)
 
     def reader(index: int) -> None:
         ready.wait()
         try:
             pieces[index] = read_stream(connections[index], payload)[0]
-        except (OSError, http.client.HTTPException, RuntimeError):
+        except (OSError, http.client.HTTPException, RuntimeError) as error:
             pieces[index] = -1
+            failures.append(f"{type(error).__name__}: {error}")
 
     pool = [threading.Thread(target=reader, args=(index,)) for index in range(len(connections))]
     for thread in pool:
@@ -191,4 +194,4 @@ def concurrent_streams(
     started = time.perf_counter()
     for thread in pool:
         thread.join()
-    return pieces, time.perf_counter() - started
+    return pieces, time.perf_counter() - started, failures

@@ -62,10 +62,17 @@ def quiet_environ(home: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def upstreams() -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
-    """bench/upstream.py's fakes in their own process: their URLs and the process."""
-    process = subprocess.Popen(
-        [sys.executable, str(BENCH / "upstream.py")], stdout=subprocess.PIPE, text=True
+    """bench/upstream.py's fakes in their own process: their URLs and the process.
+
+    Their accept queue is made 128 deep, as a real server's is: Python's default of 5 drops
+    some of a burst of 64 connects, and the gateway opens a connection per stream.
+    """
+    start = (
+        "import runpy, socketserver\n"
+        "socketserver.TCPServer.request_queue_size = 128\n"
+        f"runpy.run_path({str(BENCH / 'upstream.py')!r}, run_name='__main__')\n"
     )
+    process = subprocess.Popen([sys.executable, "-c", start], stdout=subprocess.PIPE, text=True)
     try:
         urls = json.loads(process.stdout.readline()) if process.stdout else {}
         yield urls, process

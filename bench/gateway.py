@@ -245,16 +245,26 @@ def concurrent_rows(
     cpu: dict[str, list[float]] = {name: [] for name in targets}
     client: dict[str, list[float]] = {name: [] for name in targets}
     complete = {name: 0 for name in targets}
+    failures: dict[str, list[str]] = {name: [] for name in targets}
     pools = {
         name: [_openloop.connect(url) for _ in range(plan.streams)] for name, url in targets.items()
     }
     for pool in pools.values():
         for connection in pool:  # one after another: opens the connections, warms the servers
             _openloop.read_stream(connection, payload)
+        # Then more at once, step by step, so the gateway's own connections to the upstream
+        # grow in steps too: the fake upstream's accept queue is short (5), and a burst of 64
+        # connects can drop some, which opens the gateway's circuit (see the performance page).
+        size = 8
+        while size < len(pool):
+            _openloop.concurrent_streams(pool[:size], payload)
+            size *= 2
+        _openloop.concurrent_streams(pool, payload)
     for _ in range(plan.concurrent_repeats):
         for name, pool in pools.items():
             before, ours_before = _servers.cpu_seconds(pids[name]), _own_cpu()
-            pieces, seconds = _openloop.concurrent_streams(pool, payload)
+            pieces, seconds, failed = _openloop.concurrent_streams(pool, payload)
+            failures[name] += failed
             spent = _servers.cpu_seconds(pids[name]) - before
             own = _own_cpu() - ours_before
             complete[name] += sum(1 for count in pieces if count == plan.stream_chunks)
@@ -271,6 +281,8 @@ def concurrent_rows(
     for figure in rows:
         name = figure["contender"]
         figure["note"] = f"{complete[name]}/{total} complete"
+        if failures[name]:
+            figure["note"] += f"; {len(failures[name])} failed, first: {failures[name][0][:120]}"
         figure["target"], figure["met"] = f"{total}/{total} complete", complete[name] == total
     for name, values in cpu.items():
         whose = "upstream" if name == DIRECT else "gateway"
