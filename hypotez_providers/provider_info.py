@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +111,27 @@ _STARS: dict[Any, str] = {
 
 
 def describe_params(function: Callable[..., Any]) -> tuple[str, ...]:
-    """List the parameters ``function`` accepts as ``'name: type'`` strings, by introspection."""
+    """List the parameters ``function`` accepts as ``'name: type'`` strings, by introspection.
+
+    Worked out once per function: the hooks of many instances of one plugin class (200
+    ``[endpoints.NAME]`` tables) share the answer instead of evaluating the same annotations.
+    """
+    # A bound method's underlying function is the same for every instance of its class.
+    underlying = getattr(function, "__func__", function)
+    try:
+        return _DESCRIBED[underlying]
+    except (KeyError, TypeError):  # TypeError: not weakly referenceable, so not cached
+        pass
+    described = _describe(function)
+    with contextlib.suppress(TypeError):
+        _DESCRIBED[underlying] = described
+    return described
+
+
+_DESCRIBED: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _describe(function: Callable[..., Any]) -> tuple[str, ...]:
     try:
         hints = typing.get_type_hints(function)
     except Exception:  # noqa: BLE001 - an unresolvable annotation still has its source text

@@ -82,10 +82,12 @@ class Registry:
         self.settings = load_settings(environ=self._environ) if settings is None else settings
         self._key_file = key_file_path(self._environ) if settings is None else None
         self._stored_keys: dict[str, str] | None = None
-        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager: pluggy.PluginManager = _PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self._providers: dict[str, Provider] = {}
         self._records: list[PluginRecord] = []
+        #: Entry-point names seen by the last :meth:`load_entry_points` (``None``: not run).
+        self._installed: set[str] | None = None
         self._lock = threading.Lock()
         #: Counts changes to the providers; caches built on them compare it.
         self.generation = 0
@@ -106,13 +108,17 @@ class Registry:
     def load_entry_points(self) -> None:
         """Load every plugin in the ``hypotez_providers`` entry-point group not loaded yet."""
         allowed = _allowed(self._environ.get(LOAD_PLUGINS_ENV))
-        found = sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=_by_name)
+        # Each distribution's name and version read once: a METADATA file is parsed at most once.
+        found = [
+            (entry_point, *_distribution(entry_point))
+            for entry_point in sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=_by_name)
+        ]
+        self._installed = {entry_point.name for entry_point, _, _ in found}
         _check_allowed(allowed, found, self.settings.endpoints)
         # An entry point is the same one again only from the same distribution (found twice on
         # sys.path); another distribution's entry point of the same name is a plugin of its own.
         seen = {(record.name, _normalise(record.distribution or "")) for record in self._records}
-        for entry_point in found:
-            distribution, version = _distribution(entry_point)
+        for entry_point, distribution, version in found:
             if (entry_point.name, _normalise(distribution or "")) in seen:
                 continue
             if allowed is not None and not allowed & {
@@ -150,7 +156,9 @@ class Registry:
         Run when the registry is built with its entry points; call it yourself after
         :meth:`register`-ing a registry's providers by hand. See :meth:`Settings.check_names`.
         """
-        installed = {point.name for point in entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
+        installed = self._installed
+        if installed is None:
+            installed = {point.name for point in entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
         self.settings.check_names(
             providers=self._providers, plugins=installed | {r.name for r in self._records}
         )
@@ -328,6 +336,20 @@ class Registry:
             )
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, not looking at dunder names for hooks (no hook is called ``__x__``).
+
+    pluggy reads every name ``dir(plugin)`` lists; a class instance's ~25 inherited dunders
+    were most of the cost of registering one ``[endpoints.NAME]`` plugin.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """``None`` for a dunder name, else what pluggy makes of the attribute."""
+        if name.startswith("__") and name.endswith("__"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def _described(error: BaseException) -> str:
     """``SystemExit: 4``: the type of what a plugin raised, and its message if it has one."""
     text = str(error)
@@ -341,7 +363,9 @@ def _allowed(value: str | None) -> set[str] | None:
 
 
 def _check_allowed(
-    allowed: set[str] | None, found: list[EntryPoint], endpoints: Mapping[str, object]
+    allowed: set[str] | None,
+    found: list[tuple[EntryPoint, str | None, str | None]],
+    endpoints: Mapping[str, object],
 ) -> None:
     """Raise :class:`ConfigError` for a ``HYPOTEZ_LOAD_PLUGINS`` name that nothing installed has.
 
@@ -350,8 +374,8 @@ def _check_allowed(
     if not allowed:
         return
     known = {_normalise(name) for name in endpoints}
-    for entry_point in found:
-        known |= {_normalise(entry_point.name), _normalise(_distribution(entry_point)[0] or "")}
+    for entry_point, distribution, _ in found:
+        known |= {_normalise(entry_point.name), _normalise(distribution or "")}
     known.discard("")
     for name in sorted(allowed - known):
         listing = ", ".join(sorted(known)) or "none"
@@ -371,7 +395,23 @@ def _by_name(entry_point: EntryPoint) -> str:
 
 
 def _distribution(entry_point: EntryPoint) -> tuple[str | None, str | None]:
+    """The name and version of the distribution ``entry_point`` comes from.
+
+    Read from the metadata's header lines only: ``dist.metadata`` parses the whole file (a long
+    description included) with the email parser, and ``dist.version`` parses it again.
+    """
     dist = getattr(entry_point, "dist", None)
     if dist is None:
         return None, None
-    return dist.metadata["Name"], dist.version
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, colon, value = line.partition(":")
+        if colon and key in ("Name", "Version"):
+            headers.setdefault(key, value.strip())
+    if len(headers) < 2:
+        metadata = dist.metadata
+        return metadata["Name"], metadata["Version"]
+    return headers["Name"], headers["Version"]
