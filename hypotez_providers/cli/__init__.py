@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import HypotezError
-from ..registry import Registry
-from ..settings import Settings
 from .output import error
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 
 @click.group(
@@ -29,32 +30,23 @@ def cli() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    from . import chat, checks, config, demo, fake, listing
+    """Run the command line; return the exit code.
 
-    for module in (chat, checks, config, demo, fake, listing):
-        module.register(cli)
-    # After listing: ``models default`` and ``plugins check`` turn those commands into groups.
-    from . import keys, logs, models_default, plugins_check, serve
+    ``hypotez``, ``hypotez --version`` and ``hypotez --help`` load no plugin and read no
+    settings (so they work while the settings are broken); the top-level help then lists the
+    built-in commands only. Any command loads the plugins first: it may be one of theirs.
+    """
+    from ..errors import HypotezError
 
-    for module in (keys, logs, models_default, plugins_check, serve):
-        module.register(cli)
     arguments = list(argv) if argv is not None else sys.argv[1:]
-    from ._fake_announcement import environ_with_fakes, note_fakes
-
-    # A running ``hypotez fake`` stands in for its provider unless one is configured.
-    environ, fakes = environ_with_fakes(os.environ)
-    try:
-        registry = Registry(environ=environ)
-    except HypotezError as problem:
-        if arguments[:2] not in (["config", "init"], ["config", "path"]):
-            error(str(problem))
+    command = next((argument for argument in arguments if not argument.startswith("-")), None)
+    if arguments != ["--version"]:
+        _add_builtin_commands(cli)
+    registry = None
+    if command is not None:
+        registry = _registry_for(arguments)
+        if registry is None:
             return 2
-        # Writing or locating the settings file must work while it, or the environment
-        # (HYPOTEZ_LOAD_PLUGINS, a key), is wrong: no plugin is needed for that.
-        registry = Registry(settings=Settings(), load_entry_points=False)
-    note_fakes(registry, fakes, arguments)
-    add_plugin_commands(registry, cli)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
         code = cli.main(
@@ -75,8 +67,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(str(problem))
         return 2
     finally:
-        registry.close()
+        if registry is not None:
+            registry.close()
     return code if isinstance(code, int) else 0
+
+
+def _add_builtin_commands(group: click.Group) -> None:
+    """Add the built-in subcommands to ``group``."""
+    from . import chat, checks, config, demo, fake, listing
+
+    for module in (chat, checks, config, demo, fake, listing):
+        module.register(group)
+    # After listing: ``models default`` and ``plugins check`` turn those commands into groups.
+    from . import keys, logs, models_default, plugins_check, serve
+
+    for module in (keys, logs, models_default, plugins_check, serve):
+        module.register(group)
+
+
+def _registry_for(arguments: list[str]) -> Registry | None:
+    """The plugins and settings a command runs with, plugin commands added; ``None``: reported."""
+    from ..errors import HypotezError
+    from ..registry import Registry
+    from ..settings import Settings
+    from ._fake_announcement import environ_with_fakes, note_fakes
+
+    # A running ``hypotez fake`` stands in for its provider unless one is configured.
+    environ, fakes = environ_with_fakes(os.environ)
+    try:
+        registry = Registry(environ=environ)
+    except HypotezError as problem:
+        if arguments[:2] not in (["config", "init"], ["config", "path"]):
+            error(str(problem))
+            return None
+        # Writing or locating the settings file must work while it, or the environment
+        # (HYPOTEZ_LOAD_PLUGINS, a key), is wrong: no plugin is needed for that.
+        registry = Registry(settings=Settings(), load_entry_points=False)
+    note_fakes(registry, fakes, arguments)
+    add_plugin_commands(registry, cli)
+    return registry
 
 
 def add_plugin_commands(registry: Registry, group: click.Group) -> None:
