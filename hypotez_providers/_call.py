@@ -172,14 +172,8 @@ class RoutedCall:
         Providers that failed within their last cooldown go after the others (for that long
         only); a circuit whose cooldown has ended keeps its place, as this call is its probe.
         """
-        ordered: Sequence[Candidate] = candidates
-        if len(candidates) > 1:
-            standing = self.breaker.standing
-            ranks = [_RANK[standing(candidate.provider.name)] for candidate in candidates]
-            if any(ranks):
-                ordered = [candidates[i] for i in sorted(range(len(ranks)), key=ranks.__getitem__)]
         needs = self.needs
-        for candidate in ordered:
+        for candidate in self._by_standing(candidates):
             if self.deadline is not None and self.clock() >= self.deadline:
                 self.skip(candidate, "the call's deadline had passed")
                 continue
@@ -201,6 +195,24 @@ class RoutedCall:
                     self.skip(candidate, held.reason, error="RateLimited", retry_after=held.wait)
                     continue
             yield candidate, permit
+
+    def _by_standing(self, candidates: Sequence[Candidate]) -> Iterator[Candidate]:
+        """``candidates`` in order, the demoted ones moved last (a stable sort by rank).
+
+        Each standing is read as its candidate is reached, so a call answered by its first
+        candidate reads one standing, however many candidates come after it.
+        """
+        if len(candidates) < 2:
+            yield from candidates
+            return
+        standing = self.breaker.standing
+        later: list[Candidate] = []
+        for candidate in candidates:
+            if _RANK[standing(candidate.provider.name)]:
+                later.append(candidate)
+            else:
+                yield candidate
+        yield from later
 
     def try_candidate(self, candidate: Candidate, permit: Permit, operation: Operation[T]) -> T:
         """Run ``operation`` at one provider, retrying as its policy and the errors allow.
