@@ -26,7 +26,6 @@ from .rate_limits import DEFAULT_PENALTY, Held, RateLimiter, RateLimits
 from .redaction import logger_for
 from .registry import Registry
 from .results import Attempt, Chunk, Usage
-from .retry import retrying
 from .selection import Candidate
 from .settings import RetryPolicy
 
@@ -236,6 +235,9 @@ class RoutedCall:
             replay: list[ProviderError] = [error]
         number = 1
         name = candidate.provider.name
+        # tenacity is imported on the first retry only: most calls never need it.
+        from .retry import retrying
+
         for attempt in retrying(
             policy,
             attempts,

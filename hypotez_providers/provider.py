@@ -20,9 +20,9 @@ from .errors import (
 from .messages import Message, validate_messages
 from .options import CompletionOptions, validate_options
 from .provider_info import ProviderInfo
+from .provider_settings import ProviderSettings
 from .redaction import logger_for, scrub
 from .results import Chunk, Completion
-from .settings import ProviderSettings
 from .validation import check_model
 
 logger = logger_for("hypotez_providers.provider")
