@@ -24,6 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _scale
 import workloads
 from workloads import LARGE_MESSAGES, MESSAGES, MODEL, Samples
 
@@ -163,6 +164,7 @@ def measure(urls: dict[str, str], repeats: int, calls: int, quick: bool) -> list
                 "import requests, pydantic\nfrom pydantic import BaseModel"
             ),
             "hypotez_providers + 4 plugins": PLUGINS,
+            "hypotez: Router + Registry": "from hypotez_providers import Registry, Router",
         },
         3 if quick else 7,
     )
@@ -182,6 +184,58 @@ def measure(urls: dict[str, str], repeats: int, calls: int, quick: bool) -> list
                 met=(ratio <= target) if target else None,
             )
         )
+    rows += scale_rows(urls["fast"], repeats, calls, quick)
+    return rows
+
+
+def scale_rows(url: str, repeats: int, calls: int, quick: bool) -> list[dict[str, Any]]:
+    """Start-up and scale (issue 15 item 5): Registry() with 200 plugins or endpoints,
+    ``hypotez --version``, ``router.health()``, a call with 199 candidates after the answer."""
+    rows: list[dict[str, Any]] = []
+    for name, seconds in _scale.registry_build(2 if quick else 5).items():
+        milliseconds = Samples([value * 1000 for value in seconds.values])
+        rows.append(
+            row(
+                "Registry(), fresh interpreter",
+                name,
+                milliseconds,
+                "ms",
+                ratio=None,
+                target="≤ 150 ms",
+                met=milliseconds.median <= 150,
+            )
+        )
+    walls = _scale.version_wall(3 if quick else 7)
+    floor_name = "python -c 'import requests, pydantic'"
+    rows += ratio_rows(
+        "start-up, wall",
+        {name: Samples([v * 1000 for v in s.values]) for name, s in walls.items()},
+        floor_name,
+        "ms",
+        lower_is_better=True,
+        targets={"hypotez --version": 1.0},
+    )
+    health = _scale.health_cost(3 if quick else 7)
+    rows.append(
+        row(
+            "router.health(), 200 providers × 1,000 outcomes",
+            "Router.health",
+            Samples([v * 1e6 for v in health.values]),
+            "µs",
+            ratio=None,
+            target="≤ 1,000 µs",
+            met=health.median * 1e6 <= 1000,
+        )
+    )
+    crowd = _scale.candidates_after(url, workloads.per_call, calls, repeats)
+    rows += ratio_rows(
+        "per call, 199 candidates after the answer",
+        crowd,
+        "1 candidate",
+        "µs",
+        lower_is_better=True,
+        targets={f"{_scale.COUNT} candidates, the first answers": 1.10},
+    )
     return rows
 
 

@@ -17,12 +17,14 @@ import click
 from .output import error
 
 if TYPE_CHECKING:
+    from ..errors import HypotezError
     from ..registry import Registry
 
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Example: hypotez chat -m gpt-4o-mini 'Say hello'",
+    epilog="Example: hypotez chat -m gpt-4o-mini 'Say hello'\n\n"
+    "Commands that plugins add are not listed here (no plugin is loaded for this help).",
 )
 @click.version_option(package_name="hypotez-providers", prog_name="hypotez")
 def cli() -> None:
@@ -36,8 +38,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings (so they work while the settings are broken); the top-level help then lists the
     built-in commands only. Any command loads the plugins first: it may be one of theirs.
     """
-    from ..errors import HypotezError
-
     arguments = list(argv) if argv is not None else sys.argv[1:]
     command = next((argument for argument in arguments if not argument.startswith("-")), None)
     if arguments != ["--version"]:
@@ -63,13 +63,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         error("aborted")
         return 130
-    except HypotezError as problem:
+    except _hypotez_error() as problem:  # evaluated only for an exception not caught above
         error(str(problem))
         return 2
     finally:
         if registry is not None:
             registry.close()
     return code if isinstance(code, int) else 0
+
+
+def _hypotez_error() -> type[HypotezError]:
+    """:class:`HypotezError`, imported only when an error is being handled.
+
+    ``hypotez --version`` needs none, and the errors module brings pydantic with it.
+    """
+    from ..errors import HypotezError
+
+    return HypotezError
 
 
 def _add_builtin_commands(group: click.Group) -> None:
