@@ -13,17 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HypotezError, InvalidInput
 from ..redaction import logger_for
-from ..routed_stream import RoutedStream
 from ..router import Router
 from .auth import Authenticator
 from .call import GatewayCall
-from .dialects import ANTHROPIC, OPENAI, Dialect, Encoder
+from .dialects import ANTHROPIC, OPENAI, Dialect
 from .failures import Failure, Refused, failure_for
+from .openai_wire import encode as _encode
+from .relay import Relay
 from .settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ class GatewayApp:
             stream.close()
             raise
         encoder = dialect.streamer(call)
-        body = _StreamBody(stream, first, encoder, self._stream_ended(token))
+        body = Relay(stream, first, encoder, self._stream_ended(token))
         start_response(
             "200 OK",
             [*_SSE_HEADERS, *_provider_headers(stream.provider, len(stream.attempts))],
@@ -298,57 +299,6 @@ def _seconds(value: str) -> float | None:
     return seconds if 0 < seconds < float("inf") else None
 
 
-class _StreamBody:
-    """A streamed answer's body: events as chunks arrive, the connection freed on every exit.
-
-    The server calls :meth:`close` when the client goes away or the body is done; the upstream
-    stream is then closed at once, and the call's slot released exactly once.
-    """
-
-    def __init__(
-        self,
-        stream: RoutedStream,
-        first: Any,
-        encoder: Encoder,
-        ended: Callable[[str], None],
-    ) -> None:
-        self._stream = stream
-        self._first = first
-        self._encoder = encoder
-        self._ended: Callable[[str], None] | None = ended
-        self._outcome = "disconnected"
-
-    def __iter__(self) -> Iterator[bytes]:
-        encoder = self._encoder
-        try:
-            head = encoder.start()
-            if self._first is not None:
-                head += encoder.feed(self._first)
-            yield head
-            for chunk in self._stream:
-                data = encoder.feed(chunk)
-                if data:
-                    yield data
-            self._outcome = "ok"
-            yield encoder.finish()
-        except HypotezError as error:
-            self._outcome = "error"
-            yield encoder.error(failure_for(error))
-        except Exception:
-            logger.exception("internal error in a stream")
-            self._outcome = "error"
-            yield encoder.error(Failure(500, "internal", "internal error in the gateway"))
-
-    def close(self) -> None:
-        """Close the upstream stream and release the call's slot (once)."""
-        try:
-            self._stream.close()
-        finally:
-            ended, self._ended = self._ended, None
-            if ended is not None:
-                ended(self._outcome)
-
-
 def _too_large(limit: int) -> Failure:
     return Failure(
         413,
@@ -360,10 +310,6 @@ def _too_large(limit: int) -> Failure:
 
 def _provider_headers(provider: str | None, attempts: int) -> list[tuple[str, str]]:
     return [("X-Hypotez-Provider", provider or ""), ("X-Hypotez-Attempts", str(attempts))]
-
-
-def _encode(body: object) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _json(start_response: StartResponse, status: int, body: object) -> list[bytes]:

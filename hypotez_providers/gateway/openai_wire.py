@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from ..errors import InvalidInput
 from ..options import LIBRARY_FIELDS, CompletionOptions
 from ..results import Chunk, Completion, Usage
@@ -167,6 +169,7 @@ class ChunkStream:
         self._role_sent = False
         self._finished = False
         self._usage: Usage | None = None
+        self._text_head = self._head + b'"choices":[{"index":0,"delta":{"content":'
 
     def start(self) -> bytes:
         """Nothing: OpenAI's stream has no opening event (the first chunk carries the role)."""
@@ -174,6 +177,15 @@ class ChunkStream:
 
     def feed(self, chunk: Chunk) -> bytes:
         """The events for one chunk (``b""`` when it carries nothing a client would see)."""
+        if (
+            self._role_sent
+            and chunk.text
+            and chunk.finish_reason is None
+            and chunk.usage is None
+            and not chunk.tool_call_deltas
+        ):
+            # Nearly every chunk of an answer: only its text changes from one event to the next.
+            return self._text_head + _encode_text(chunk.text) + _TEXT_TAIL
         if chunk.usage is not None:
             self._usage = chunk.usage
         delta: dict[str, Any] = {}
@@ -200,19 +212,37 @@ class ChunkStream:
                 "completion_tokens": 0,
                 "total_tokens": 0,
             }
-            tail += self._head + b'"choices":[],"usage":' + _DUMPS(usage).encode() + b"}\n\n"
+            tail += self._head + b'"choices":[],"usage":' + _dump(usage) + b"}\n\n"
         return tail + b"data: [DONE]\n\n"
 
     def error(self, failure: Failure) -> bytes:
         """An in-band error event: what the official clients raise as an API error."""
-        return b"data: " + _DUMPS(error_body(failure)).encode() + b"\n\n"
+        return b"data: " + _dump(error_body(failure)) + b"\n\n"
 
     def _event(self, delta: dict[str, Any], finish: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return self._head + b'"choices":[' + _DUMPS(choice).encode() + b"]}\n\n"
+        return self._head + b'"choices":[' + _dump(choice) + b"]}\n\n"
 
 
 _ROLE = {"role": "assistant"}
+_TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+_msgspec_encode = msgspec.json.Encoder().encode
+
+
+def _dump(value: object) -> bytes:
+    """Compact JSON as UTF-8; with a lone surrogate in it, as ASCII with escapes."""
+    try:
+        return _DUMPS(value).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _encode_text(text: str) -> bytes:
+    """A JSON string, UTF-8; a lone surrogate (which UTF-8 cannot carry) is escaped instead."""
+    try:
+        return _msgspec_encode(text)
+    except UnicodeEncodeError:
+        return json.dumps(text).encode()
 
 
 def _tool_delta(piece: Any) -> dict[str, Any]:
@@ -255,4 +285,4 @@ def models_body(models: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 def encode(body: object) -> bytes:
     """A response body as compact UTF-8 JSON."""
-    return _DUMPS(body).encode()
+    return _dump(body)
