@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -192,15 +193,24 @@ def import_cost(statements: dict[str, str], repeats: int) -> dict[str, tuple[Sam
         "print(elapsed, peak)"
     )
     results = {name: (Samples(), Samples()) for name in statements}
-    for _ in range(repeats):
-        for name, statement in statements.items():
-            output = subprocess.run(
-                [sys.executable, "-c", probe.format(statement=statement)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ},
-            ).stdout.split()
-            results[name][0].values.append(float(output[0]))
-            results[name][1].values.append(float(output[1]))
+    # Bytecode cached, as after a pip install (which compiles it): with PYTHONDONTWRITEBYTECODE
+    # set, the checkout's modules would be compiled from source on every run, and the floor's
+    # installed ones would not. The cache goes to a directory of its own, warmed by a first run.
+    with tempfile.TemporaryDirectory() as cache:
+        environ = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            "PYTHONPYCACHEPREFIX": cache,
+        }
+        for warming in [True] + [False] * repeats:
+            for name, statement in statements.items():
+                output = subprocess.run(
+                    [sys.executable, "-c", probe.format(statement=statement)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=environ,
+                ).stdout.split()
+                if not warming:
+                    results[name][0].values.append(float(output[0]))
+                    results[name][1].values.append(float(output[1]))
     return results
