@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -187,7 +188,7 @@ def fake(
                 " no export needed",
                 err=True,
             )
-        click.get_text_stream("stdout").flush()
+        sys.stdout.flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
