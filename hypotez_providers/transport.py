@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 from collections.abc import Generator, Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -44,6 +45,9 @@ from .tolerance import StreamStats, skip_malformed
 
 Timeout = tuple[float, float]
 
+#: Guards the creation of transports' sessions (rare: once per provider and registry).
+_SESSION_LOCK = threading.Lock()
+
 _CONTEXT_LENGTH = re.compile(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens", re.I
 )
@@ -71,7 +75,7 @@ class HttpTransport:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         secrets: tuple[str, ...] = (),
-        pool_size: int = 32,
+        pool_size: int = 128,
         max_line: int = DEFAULT_MAX_LINE,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
@@ -83,7 +87,7 @@ class HttpTransport:
         self.max_body = max_body
         self._secrets = secrets
         self._pool_size = pool_size
-        self._session: requests.Session | None = None
+        self._session: ProviderSession | None = None
         #: The clocks of the routed attempt this copy serves (``None``: per-read timeouts only).
         self.watch: Watch | None = None
 
@@ -93,18 +97,24 @@ class HttpTransport:
     @property
     def session(self) -> requests.Session:
         """The pooled :class:`requests.Session` (created on first use)."""
-        if self._session is None:
-            self._session = ProviderSession(self._pool_size)
-            # Only the codings read here with bounded memory (never br or zstd).
-            self._session.headers["Accept-Encoding"] = ACCEPT_ENCODING
-        return self._session
+        return self._session or self._new_session()
+
+    def _new_session(self) -> ProviderSession:
+        # Threads meeting a cold provider share one session (and so one pool) between them.
+        with _SESSION_LOCK:
+            if self._session is None:
+                session = ProviderSession(self._pool_size)
+                # Only the codings read here with bounded memory (never br or zstd).
+                session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+                self._session = session
+            return self._session
 
     def with_timeout(self, connect: float, read: float) -> HttpTransport:
         """A copy with other timeouts that shares this transport's pooled session."""
         copy = HttpTransport.__new__(HttpTransport)
         copy.__dict__.update(self.__dict__)
         copy.timeout = (connect, read)
-        copy._session = self.session
+        copy._session = self._session or self._new_session()
         return copy
 
     def for_attempt(self, watch: Watch) -> HttpTransport:
@@ -179,27 +189,30 @@ class HttpTransport:
             if left is not None:
                 # The reaper cuts a trickle; these end plain silence even without it.
                 connect, read = min(connect, left + 0.05), min(read, left + 0.05)
-        session = self.session
+        session: ProviderSession = self._session or self._new_session()
         body = None if payload is None else dumps(payload)
-        if body is not None:
-            # What requests' json= would send (Content-Type included), encoded faster.
-            payload = None
-            if "content-type" not in session.headers and not (
-                headers and any(name.lower() == "content-type" for name in headers)
-            ):
-                headers = {**(headers or {}), "Content-Type": "application/json"}
+        # What requests' json= would send (Content-Type included), encoded faster.
+        if (
+            body is not None
+            and "content-type" not in session.headers
+            and not (headers and any(name.lower() == "content-type" for name in headers))
+        ):
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             with watched_request(watch):
-                response = session.request(
-                    method,
-                    url,
-                    data=body,
-                    json=payload,
-                    headers=headers,
-                    timeout=(connect, read),
-                    stream=True,
-                    allow_redirects=False,
-                )
+                if body is None and payload is not None:
+                    # msgspec declined: requests' json= encodes it, and its error stands.
+                    response = session.request(
+                        method,
+                        url,
+                        json=payload,
+                        headers=headers,
+                        timeout=(connect, read),
+                        stream=True,
+                        allow_redirects=False,
+                    )
+                else:
+                    response = session.send_bytes(method, url, body, headers, (connect, read))
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise self.translate(error) from None
         if 300 <= response.status_code < 400:
