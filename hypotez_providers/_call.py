@@ -10,22 +10,21 @@ provider, or raise. Every permit it claims is answered on every exit path.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, TypeVar
 
+from ._call_limits import CallLimits
+from ._call_rules import Clocks, needs_of, routing_for
 from ._deadline import Watch, watched_request
 from .context import ProviderContext
-from .errors import InvalidInput, ProviderError, ProviderTimeout, RateLimited, Routing
+from .errors import ProviderError, ProviderTimeout, RateLimited, Routing
 from .health import CircuitBreaker, Permit, Standing
-from .messages import needs_images
 from .options import CompletionOptions
-from .rate_limits import DEFAULT_PENALTY, Held, RateLimiter, RateLimits
+from .rate_limits import RateLimiter
 from .redaction import logger_for
 from .registry import Registry
-from .results import Attempt, Chunk, Usage
+from .results import Attempt
 from .selection import Candidate
 from .settings import RetryPolicy
 
@@ -42,60 +41,6 @@ _RANK = {Standing.READY: 0, Standing.DEMOTED: 1, Standing.OPEN: 0}
 
 class CircuitOpened(Exception):
     """The provider's circuit opened while this call was retrying it: move on."""
-
-
-@dataclass(frozen=True, slots=True)
-class Clocks:
-    """A call's time limits in seconds (``None``: no limit), validated."""
-
-    timeout: float | None = None
-    first_chunk_timeout: float | None = None
-    idle_timeout: float | None = None
-
-
-def check_seconds(name: str, value: Any) -> float | None:
-    """``value`` as a positive, finite number of seconds (or ``None``), else InvalidInput."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(
-            f"{name} must be a number of seconds, got {type(value).__name__} {value!r}",
-            field=name,
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInput(
-            f"{name} must be a positive, finite number of seconds, got {value!r}", field=name
-        )
-    return float(value)
-
-
-def needs_of(messages: list[dict[str, Any]], options: CompletionOptions) -> frozenset[str]:
-    """The capabilities a request needs beyond plain text (names of :class:`Capabilities`)."""
-    needs = set()
-    if options.wants_tools:
-        needs.add("tools")
-    if options.wants_structure:
-        needs.add("structured_output")
-    if needs_images(messages):
-        needs.add("images")
-    return frozenset(needs)
-
-
-def routing_for(error: ProviderError, waited: float, policy: RetryPolicy) -> Routing:
-    """What to do after ``error``, which came after ``waited`` seconds of the attempt.
-
-    The error's class decides (:attr:`ProviderError.routing`), with two rules of the moment: a
-    transient failure that took ``policy.slow_failure`` seconds or more is a silent provider,
-    and a Retry-After longer than ``policy.max_retry_after`` is not waited out; both go to the
-    next provider.
-    """
-    routing = error.routing
-    if routing is Routing.RETRY:
-        if waited >= policy.slow_failure:
-            return Routing.NEXT
-        if error.retry_after is not None and error.retry_after > policy.max_retry_after:
-            return Routing.NEXT
-    return routing
 
 
 class RoutedCall:
@@ -120,7 +65,7 @@ class RoutedCall:
     ) -> None:
         self.registry = registry
         #: Asked before a provider with ``rpm``/``tpm`` settings is tried; never for the others.
-        self.limiter = limiter
+        self.limits = CallLimits(limiter)
         self.breaker = breaker
         self.clock = clock
         self.sleep = sleep
@@ -188,7 +133,7 @@ class RoutedCall:
                 continue
             settings = candidate.provider.settings
             if settings.rpm or settings.tpm:
-                held = self.take_slot(candidate)
+                held = self.limits.take_slot(candidate)
                 if held is not None:
                     self.breaker.release(permit)  # not tried: no verdict, the probe is kept
                     self.skip(candidate, held.reason, error="RateLimited", retry_after=held.wait)
@@ -254,7 +199,7 @@ class RoutedCall:
                 if again is None:
                     raise CircuitOpened(name)
                 # A retry is a request too: it needs a slot, or the next provider is tried.
-                held = self.take_slot(candidate) if settings.rpm or settings.tpm else None
+                held = self.limits.take_slot(candidate) if settings.rpm or settings.tpm else None
                 if held is not None:
                     self.breaker.release(again)
                     self.skip(candidate, held.reason, error="RateLimited", retry_after=held.wait)
@@ -299,7 +244,7 @@ class RoutedCall:
             self.record(candidate, error, duration, context.stats.malformed_events)
             self._observe_end(candidate, number, "failed", duration, error)
             if isinstance(error, RateLimited):
-                self.penalise(candidate, error.retry_after)
+                self.limits.penalise(candidate, error.retry_after)
             if error.counts_against_health:
                 asked = error.retry_after
                 too_long = asked is not None and asked > policy.max_retry_after
@@ -368,59 +313,6 @@ class RoutedCall:
                 retry_after=retry_after,
             )
         )
-
-    # -- rate limits -------------------------------------------------------------------------
-
-    def take_slot(self, candidate: Candidate) -> Held | None:
-        """One request slot at the provider's ``rpm``/``tpm`` (``None``: taken), else why not.
-
-        Callers ask only for providers with limits, so the others cost nothing.
-        """
-        if self.limiter is None:
-            return None
-        settings = candidate.provider.settings
-        limits = RateLimits(settings.rpm, settings.tpm)
-        return self.limiter.acquire(candidate.provider.name, limits)
-
-    def penalise(self, candidate: Candidate, retry_after: float | None) -> None:
-        """A 429 from a provider with limits holds it back (Retry-After, or 1 s) for everyone."""
-        settings = candidate.provider.settings
-        if (settings.rpm or settings.tpm) and self.limiter is not None:
-            self.limiter.penalise(candidate.provider.name, retry_after or DEFAULT_PENALTY)
-
-    def charge(self, candidate: Candidate, usage: Usage | None) -> None:
-        """Log an answer's tokens against its provider's ``tpm``, if it has one."""
-        tpm = candidate.provider.settings.tpm
-        if tpm is None or usage is None or self.limiter is None:
-            return
-        tokens = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
-        limits = RateLimits(candidate.provider.settings.rpm, tpm)
-        self.limiter.add_tokens(candidate.provider.name, limits, tokens)
-
-    def metered(
-        self, candidate: Candidate, first: Chunk | None, chunks: Iterator[Chunk]
-    ) -> Iterator[Chunk]:
-        """``chunks`` as they are, charging the last usage seen when the stream ends or closes.
-
-        Without a ``tpm`` at the provider, ``chunks`` itself: nothing is added per chunk.
-        """
-        if candidate.provider.settings.tpm is None or self.limiter is None:
-            return chunks
-        return self._metering(candidate, first.usage if first else None, chunks)
-
-    def _metering(
-        self, candidate: Candidate, usage: Usage | None, chunks: Iterator[Chunk]
-    ) -> Generator[Chunk, None, None]:
-        try:
-            for chunk in chunks:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                yield chunk
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-            self.charge(candidate, usage)
 
     def record(
         self,

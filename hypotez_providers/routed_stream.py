@@ -118,7 +118,7 @@ class RoutedStream(Iterator[Chunk]):
         of the continuation (a prefill is sent without trailing white space).
         """
         call, watch = self._call, opened.watch
-        rest = call.metered(candidate, opened.first, opened.rest)
+        rest = call.limits.metered(candidate, opened.first, opened.rest)
         name = candidate.provider.name
         idle = call.clocks.idle_timeout or candidate.provider.settings.timeout
         started = call.clock()

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
-from ._call import Clocks, Rescue, RoutedCall, check_seconds
+from ._call import Rescue, RoutedCall
+from ._call_rules import Clocks, check_seconds
 from ._deadline import Watch
 from ._hedge import PLAIN, Answering
 from .balancing import TRACKED, LoadStats, MemoryLoadStats, balance
@@ -159,7 +160,7 @@ class Router:
             provider=candidate.provider.name,
             attempts=tuple(call.attempts),
         )
-        call.charge(candidate, completion.usage)
+        call.limits.charge(candidate, completion.usage)
         return completion
 
     def stream(
