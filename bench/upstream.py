@@ -17,11 +17,13 @@ def main() -> None:
     """Start the upstreams and print where they are."""
     fast = FakeOpenAI(models=None, reply="The answer is forty-two.")
     stream = FakeOpenAI(models=None, chunk_count=10_000)
+    short = FakeOpenAI(models=None, chunk_count=1_000)  # for many streams at once
     failing = FakeOpenAI(models=None)
     failing.fail_every_request = Fault(status=503)
-    for fake in (fast, stream, failing):
+    for fake in (fast, stream, short, failing):
         fake.start()
-    print(json.dumps({"fast": fast.url, "stream": stream.url, "failing": failing.url}), flush=True)
+    urls = {"fast": fast.url, "stream": stream.url, "short": short.url, "failing": failing.url}
+    print(json.dumps(urls), flush=True)
     while True:
         time.sleep(3600)
 

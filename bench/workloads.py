@@ -61,11 +61,13 @@ def registry_for(urls: dict[str, str]) -> Registry:
             "fast": endpoint(urls["fast"]),
             "stream": endpoint(urls["stream"]),
             "failing": endpoint(urls["failing"]),
+            "short": endpoint(urls.get("short", urls["stream"])),
             "refusing": endpoint(closed_port_url()),
         },
         aliases={
             "only-fast": ("fast:" + MODEL,),
             "only-stream": ("stream:" + MODEL,),
+            "only-short": ("short:" + MODEL,),
             "refusing-first": ("refusing:" + MODEL, "fast:" + MODEL),
             "failing-first": ("failing:" + MODEL, "fast:" + MODEL),
         },
@@ -177,6 +179,41 @@ def concurrency(
         for name, call in contenders.items():
             samples[name].values.append(run(call))
     return samples
+
+
+def concurrent_streams(
+    contenders: dict[str, Callable[[], int]], streams: int, repeats: int
+) -> dict[str, tuple[Samples, Samples]]:
+    """``streams`` streams read at once, each by its own thread: (chunks/s, client CPU µs a chunk).
+
+    The CPU is this process's (every thread's), so the upstream's own work is not in it.
+    """
+    results = {name: (Samples(), Samples()) for name in contenders}
+
+    def run(call: Callable[[], int]) -> tuple[float, float]:
+        counts = [0] * streams
+
+        def worker(index: int) -> None:
+            counts[index] = call()
+
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(streams)]
+        cpu, wall = time.process_time(), time.perf_counter()
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        chunks = sum(counts)
+        return chunks / wall, cpu / max(chunks, 1) * 1e6
+
+    for call in contenders.values():
+        run(call)
+    for _ in range(repeats):
+        for name, call in contenders.items():
+            rate, cpu = run(call)
+            results[name][0].values.append(rate)
+            results[name][1].values.append(cpu)
+    return results
 
 
 def import_cost(statements: dict[str, str], repeats: int) -> dict[str, tuple[Samples, Samples]]:
