@@ -64,7 +64,7 @@ def running_gateway(
         yield gateway
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGINT)  # a quick stop: graceful is tested on its own
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -204,7 +204,7 @@ def test_failure_mid_stream_is_an_error_event(client: anthropic.Anthropic, fakes
 
 
 def test_every_provider_rate_limited_is_429_with_retry_after(gateway: Gateway, fakes: dict) -> None:
-    fakes["breaking"].faults.extend([Fault(status=429, headers={"Retry-After": "7"})] * 3)
+    fakes["breaking"].faults.extend([Fault(status=429, headers={"Retry-After": "45"})] * 3)
     answer = requests.post(
         gateway.url + "/v1/messages",
         json={"model": "gw-breaking", "max_tokens": 10, "messages": HI},
@@ -212,7 +212,7 @@ def test_every_provider_rate_limited_is_429_with_retry_after(gateway: Gateway, f
         timeout=30,
     )
     assert answer.status_code == 429, answer.text
-    assert answer.headers["Retry-After"] == "7"
+    assert answer.headers["Retry-After"] == "45"  # over max_retry_after: not waited out
     assert answer.json()["error"]["type"] == "rate_limit_error"
 
 
