@@ -51,16 +51,21 @@ class Plan:
 
 
 QUICK = Plan(seconds=2.0, block=0.5, stream_repeats=2, stream_chunks=200, concurrent_repeats=1)
+#: The test suite's run: every workload once, figures meaningless, only that it all works.
+SMOKE = Plan(
+    seconds=0.5, block=0.25, stream_repeats=1, streams=8, stream_chunks=50, concurrent_repeats=1
+)
 
 
 def main() -> int:
     """Start the servers, run every workload, print the table; exit 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test")
+    parser.add_argument("--smoke", action="store_true", help="shortest runs (the test suite's)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--litellm", help="LiteLLM's proxy command (default: litellm on PATH)")
     arguments = parser.parse_args()
-    plan = QUICK if arguments.quick else Plan()
+    plan = SMOKE if arguments.smoke else QUICK if arguments.quick else Plan()
     print(machine())
     ours: dict[tuple[str, float], float] = {}
     with (

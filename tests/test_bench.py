@@ -27,7 +27,7 @@ def test_bench_quick_run_prints_the_table(tmp_path):
 def test_gateway_bench_quick_run_prints_the_table(tmp_path):
     figures = tmp_path / "gateway.json"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "gateway.py"), "--quick", "--json", str(figures)],
+        [sys.executable, str(ROOT / "bench" / "gateway.py"), "--smoke", "--json", str(figures)],
         capture_output=True,
         text=True,
         timeout=120,
