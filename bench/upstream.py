@@ -6,6 +6,7 @@ Prints one line of JSON with their base URLs, then serves until killed.
 from __future__ import annotations
 
 import json
+import socketserver
 import time
 
 from hypotez_providers.testing import FakeOpenAI, Fault
@@ -15,6 +16,8 @@ MODEL = "bench-model"
 
 def main() -> None:
     """Start the upstreams and print where they are."""
+    # A real server's accept queue: Python's default of 5 drops some of a burst of 64 connects.
+    socketserver.TCPServer.request_queue_size = 128
     fast = FakeOpenAI(models=None, reply="The answer is forty-two.")
     stream = FakeOpenAI(models=None, chunk_count=10_000)
     short = FakeOpenAI(models=None, chunk_count=1_000)  # for many streams at once

@@ -161,9 +161,14 @@ def concurrency(
     samples = {name: Samples() for name in contenders}
 
     def run(call: Callable[[], object]) -> float:
+        failures: list[Exception] = []
+
         def worker() -> None:
-            for _ in range(calls):
-                call()
+            try:
+                for _ in range(calls):
+                    call()
+            except Exception as error:  # noqa: BLE001 - a figure from fewer calls is wrong
+                failures.append(error)
 
         pool = [threading.Thread(target=worker) for _ in range(threads)]
         started = time.perf_counter()
@@ -171,6 +176,8 @@ def concurrency(
             thread.start()
         for thread in pool:
             thread.join()
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {threads} threads failed") from failures[0]
         return threads * calls / (time.perf_counter() - started)
 
     for call in contenders.values():
@@ -193,8 +200,13 @@ def concurrent_streams(
     def run(call: Callable[[], int]) -> tuple[float, float]:
         counts = [0] * streams
 
+        failures: list[Exception] = []
+
         def worker(index: int) -> None:
-            counts[index] = call()
+            try:
+                counts[index] = call()
+            except Exception as error:  # noqa: BLE001 - a figure from fewer streams is wrong
+                failures.append(error)
 
         pool = [threading.Thread(target=worker, args=(i,)) for i in range(streams)]
         cpu, wall = time.process_time(), time.perf_counter()
@@ -203,6 +215,8 @@ def concurrent_streams(
         for thread in pool:
             thread.join()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {streams} streams failed") from failures[0]
         chunks = sum(counts)
         return chunks / wall, cpu / max(chunks, 1) * 1e6
 
