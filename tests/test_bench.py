@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,3 +38,18 @@ def test_gateway_bench_quick_run_prints_the_table(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "WORKLOAD" in result.stdout and "TARGET" in result.stdout
     assert "gateway, 1 worker" in result.stdout
+
+
+def test_shared_state_bench_quick_run_prints_the_table(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    figures = tmp_path / "state.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "state.py"), "--quick", "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WORKLOAD" in result.stdout and "TARGET" in result.stdout
+    assert "Redis breaker + rpm" in result.stdout

@@ -240,9 +240,32 @@ class CountingConnection(RedisConnection):
         return super().run(operation)
 
 
-def test_a_healthy_call_costs_one_round_trip_and_standing_is_noted(redis):
+def _round_trips(client) -> int:
+    """Scripts the real redis-server has run (each one round trip): its own count."""
+    stats = client.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+
+def test_a_healthy_call_costs_no_round_trip_while_the_note_is_fresh(redis):
+    breaker = RedisCircuitBreaker(RedisConnection(redis.url), HealthPolicy(), fresh_for=60)
+    client = RedisConnection(redis.url).client
+    breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.1)  # asks Redis: no note yet
+    breaker.health("warm-up")  # Redis loads the read script (NOSCRIPT, then EVALSHA again)
+    before = _round_trips(client)
+    for _ in range(50):
+        for name in ("p", "q", "r"):
+            breaker.standing(name)
+        breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.1)
+    assert _round_trips(client) - before == 2, "none for p's calls; q and r read once, then noted"
+    breaker.failed(breaker.admit("p") or pytest.fail())
+    before = _round_trips(client)
+    breaker.admit("p")
+    assert _round_trips(client) - before == 1, "after a failure, every admit asks Redis"
+
+
+def test_with_fresh_for_zero_every_admit_asks_redis(redis):
     connection = CountingConnection(redis.url)
-    breaker = RedisCircuitBreaker(connection, HealthPolicy())
+    breaker = RedisCircuitBreaker(connection, HealthPolicy(), fresh_for=0)
     breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.1)
     connection.trips = 0
     for _ in range(50):
@@ -250,6 +273,40 @@ def test_a_healthy_call_costs_one_round_trip_and_standing_is_noted(redis):
             breaker.standing(name)
         breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.1)
     assert connection.trips == 50 + 2, "one admit per call; q and r read once, then noted"
+
+
+# Opens the circuit of "p" from another OS process.
+OPENER = textwrap.dedent(
+    """
+    import sys
+    from hypotez_providers.health import HealthPolicy
+    from hypotez_providers.state import RedisCircuitBreaker, RedisConnection
+
+    breaker = RedisCircuitBreaker(RedisConnection(sys.argv[1], timeout=1.0), HealthPolicy())
+    breaker.failed(breaker.admit("p"), open_now=True)
+    assert breaker.admit("p") is None
+    """
+)
+
+
+def test_a_circuit_another_process_opens_is_honoured_once_the_note_ages_out(redis):
+    breaker = RedisCircuitBreaker(RedisConnection(redis.url), HealthPolicy(), fresh_for=0.3)
+    breaker.succeeded(breaker.admit("p") or pytest.fail(), 0.1)
+    noted = time.monotonic()
+    subprocess.run([sys.executable, "-c", OPENER, redis.url], check=True, cwd=ROOT, timeout=60)
+    if time.monotonic() - noted < 0.3:
+        assert breaker.admit("p") is not None, "the trade-off: up to fresh_for late"
+    time.sleep(max(0.0, noted + 0.3 - time.monotonic()))
+    assert breaker.admit("p") is None, "the note aged out: Redis says open"
+    assert breaker.admit("p") is None, "an open circuit's note is never trusted"
+
+
+def test_fresh_for_comes_from_the_state_settings(redis):
+    default = shared_breaker(parse_settings(f'[state]\nurl = "{redis.url}"\n'), {})
+    assert default is not None and default.fresh_for == 0.25
+    settings = parse_settings(f'[state]\nurl = "{redis.url}"\nfresh_for = 0\n')
+    breaker = Router(Registry(settings=settings, environ={})).breaker
+    assert isinstance(breaker, RedisCircuitBreaker) and breaker.fresh_for == 0
 
 
 # Redis going away ----------------------------------------------------------------------------
@@ -445,10 +502,11 @@ def test_the_scaling_page_settings_parse_and_its_example_shares_circuits(redis, 
     page = (ROOT / "docs" / "scaling.md").read_text(encoding="utf-8")
     toml = re.findall(r"```toml\n(.*?)```", page, re.S)[0]  # the [state] table comes first
     state = parse_settings(toml).state
-    assert (state.shown_url({}), state.namespace, state.timeout) == (
+    assert (state.shown_url({}), state.namespace, state.timeout, state.fresh_for) == (
         "redis://redis.internal:6379/0",
         "hypotez",
         0.05,
+        0.25,
     )
     example = re.findall(r"```python\n(.*?)```", page, re.S)[0]
     script = tmp_path / "example.py"

@@ -63,4 +63,6 @@ def shared_breaker(
 ) -> RedisCircuitBreaker | None:
     """A :class:`RedisCircuitBreaker` with the settings' health policy, when a URL is set."""
     connection = shared_connection(settings, environ)
-    return None if connection is None else RedisCircuitBreaker(connection, settings.health)
+    if connection is None:
+        return None
+    return RedisCircuitBreaker(connection, settings.health, fresh_for=settings.state.fresh_for)

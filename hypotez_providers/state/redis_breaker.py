@@ -9,7 +9,14 @@ process opens is open for all of them. See :mod:`._circuit_lua` for the keys.
 
 What a call costs, in round trips to Redis:
 
-* :meth:`~RedisCircuitBreaker.admit`: one ``EVALSHA``, always.
+* :meth:`~RedisCircuitBreaker.admit`: none while this process's last script for the provider
+  saw its circuit closed with no failure less than ``fresh_for`` seconds ago (``[state]
+  fresh_for``, 0.25 s by default) and no successes are due to be handed over; else one
+  ``EVALSHA``, which leaves a fresh note. So a healthy provider costs about one round trip
+  per ``fresh_for`` seconds and per 64 calls, whatever the rate of calls. The price: a
+  circuit another process opens is honoured here up to ``fresh_for`` later (this process's
+  own failures, a half-open, open or demoted circuit, and a process that has not yet seen
+  the provider always ask Redis). ``fresh_for = 0`` asks Redis on every admit.
 * :meth:`~RedisCircuitBreaker.succeeded` on a circuit that admit (or the last script) saw
   closed with no failure: none. The success is counted in this process and handed to Redis
   (its time kept as an age) by the next script for that provider that changes something, or
@@ -54,6 +61,8 @@ from .connection import UNAVAILABLE, RedisConnection
 
 #: Successes of a clean circuit that admit hands over at once (else within ``note_seconds``).
 _BATCH = 64
+#: Seconds an admit trusts a closed, clean circuit that this process's last script saw.
+FRESH_FOR = 0.25
 _STATES = {"c": CircuitState.CLOSED, "o": CircuitState.OPEN, "h": CircuitState.HALF_OPEN}
 
 
@@ -75,7 +84,9 @@ class RedisCircuitBreaker:
     """Circuits shared through Redis (see the module docs); thread-safe.
 
     ``clock`` replaces Redis' ``TIME`` (tests only: it must be the same in every process);
-    ``note_seconds`` is how long :meth:`standing` trusts what the last script saw.
+    ``note_seconds`` is how long :meth:`standing` trusts what the last script saw, and
+    ``fresh_for`` how long :meth:`admit` trusts a closed, clean circuit seen by it (``[state]
+    fresh_for``; 0 asks Redis on every admit).
     """
 
     def __init__(
@@ -85,11 +96,13 @@ class RedisCircuitBreaker:
         *,
         clock: Callable[[], float] | None = None,
         note_seconds: float = 1.0,
+        fresh_for: float = FRESH_FOR,
     ) -> None:
         self.policy = policy or HealthPolicy()
         self.connection = connection
         self.fallback = MemoryCircuitBreaker(self.policy, clock=clock or time.time)
         self.note_seconds = note_seconds
+        self.fresh_for = fresh_for
         self._clock = clock
         self._scripts = {
             name: connection.script(source) for name, source in scripts(self.policy).items()
@@ -103,7 +116,20 @@ class RedisCircuitBreaker:
         return f"RedisCircuitBreaker({self.connection!r}, {self.policy!r})"
 
     def admit(self, provider: str) -> Permit | None:
-        """A permit to call ``provider`` now, or ``None`` when its circuit is open."""
+        """A permit to call ``provider`` now, or ``None`` when its circuit is open.
+
+        Given without asking Redis while this process's last script for the provider saw its
+        circuit closed with no failure less than ``fresh_for`` seconds ago (see the module).
+        """
+        note = self._notes.get(provider)
+        if (
+            note is not None
+            and _is_clean(note.record)
+            and time.monotonic() - note.seen_at < self.fresh_for
+            and not self._successes_due(provider)
+            and self.connection.available
+        ):
+            return Permit(provider)
         reply = self._run("admit", provider)
         if reply is None:
             permit = self.fallback.admit(provider)
@@ -171,18 +197,21 @@ class RedisCircuitBreaker:
         record.latency_average = self._latency.get(provider)
         return describe(provider, record)
 
+    def _successes_due(self, provider: str, now: float | None = None) -> bool:
+        """Whether admit must hand the waiting successes over (64, or ``note_seconds`` old)."""
+        pending = self._pending.get(provider)
+        if not pending:
+            return False
+        now = self._local_now() if now is None else now
+        return len(pending) >= _BATCH or now - pending[0] >= self.note_seconds
+
     def _run(self, operation: str, provider: str, *args: str) -> list[bytes] | None:
         """Run one script on ``provider``'s record; ``None`` when Redis is unavailable."""
         now = self._local_now()
         with self._lock:
-            pending = self._pending.get(provider)
             # admit hands successes over in batches, so that a healthy call writes nothing
-            due = pending and (
-                operation != "admit"
-                or len(pending) >= _BATCH
-                or now - pending[0] >= self.note_seconds
-            )
-            pending = self._pending.pop(provider) if due else None
+            due = operation != "admit" or self._successes_due(provider, now)
+            pending = self._pending.pop(provider, None) if due else None
         ages = ",".join(repr(now - at) for at in pending) if pending else ""
         keys = [
             self.connection.key("circuit", provider),
@@ -194,6 +223,8 @@ class RedisCircuitBreaker:
             lambda client: script(keys=keys, args=[clock, ages, *args], client=client)
         )
         if reply is UNAVAILABLE:
+            # what Redis last said is not this provider's state now: the fallback's is
+            self._notes.pop(provider, None)
             if pending:
                 with self._lock:
                     kept = self._pending.setdefault(provider, deque(maxlen=RECENT))

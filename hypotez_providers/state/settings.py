@@ -6,6 +6,7 @@
     url = "redis://redis.internal:6379/0"   # or HYPOTEZ_STATE_URL, which wins over the file
     namespace = "hypotez"                   # prefix of every key
     timeout = 0.05                          # seconds any Redis operation may take
+    fresh_for = 0.25                        # seconds a healthy circuit is trusted unasked
 
 Without a URL every process keeps its own state in memory. The URL is kept as a secret: its
 password never shows in reprs, errors or logs (:func:`masked_url` shows the rest of it).
@@ -38,6 +39,17 @@ class StateSettings(BaseModel):
     )
     timeout: float = Field(
         0.05, gt=0, le=5, allow_inf_nan=False, description="Seconds a Redis operation may take."
+    )
+
+    fresh_for: float = Field(
+        0.25,
+        ge=0,
+        le=60,
+        allow_inf_nan=False,
+        description=(
+            "Seconds a process admits calls to a provider it last saw healthy without asking "
+            "Redis (a circuit another process opens is honoured up to this late); 0: always ask."
+        ),
     )
 
     @field_validator("url")
