@@ -59,14 +59,15 @@ class Relay:
             head += encoder.feed(first)
         self._head = head
         self._outcome = "disconnected"
-        context = contextvars.copy_context()  # the call's metrics labels follow the pump
-        self._pump = threading.Thread(
-            target=context.run, args=(self._read,), name="hypotez-relay", daemon=True
-        )
-        self._pump.start()
+        self._context = contextvars.copy_context()  # the call's metrics labels follow the pump
+        self._started = False
 
     def __iter__(self) -> Iterator[bytes]:
-        yield self._head
+        yield self._head  # the first byte goes out before the pump thread is started
+        self._started = True
+        threading.Thread(
+            target=self._context.run, args=(self._read,), name="hypotez-relay", daemon=True
+        ).start()
         pending = self._pending
         while True:
             batch = [pending.get()]
@@ -84,6 +85,13 @@ class Relay:
 
     def close(self) -> None:
         """Stop relaying (the client is gone, or the body is done); the pump ends the call."""
+        if not self._started:  # never iterated past the head: no pump to end the call
+            self._started = True
+            try:
+                self._stream.close()
+            finally:
+                self._ended("disconnected")
+            return
         self._stopped.set()
         with contextlib.suppress(queue.Empty):
             while True:  # unblock a pump waiting for room
