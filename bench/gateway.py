@@ -297,7 +297,8 @@ def concurrent_rows(
         rows.append(row(workload, f"{name}: {whose} CPU", ms, "ms/1k chunks", note=note))
     base = rows[-len(cpu)]["value"]
     for figure in rows[-len(cpu) + 1 :]:
-        figure["vs"] = f"{figure['value'] / base:.2f}× upstream's"
+        # A smoke run can be too short for the upstream's CPU to register a tick.
+        figure["vs"] = f"{figure['value'] / base:.2f}× upstream's" if base else "n/a"
     return rows
 
 
