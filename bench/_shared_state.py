@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,11 +27,11 @@ from workloads import MESSAGES, MODEL
 from hypotez_providers import Registry, Router
 from hypotez_providers.settings import EndpointSettings, Settings
 from hypotez_providers.state import StateSettings
+from hypotez_providers.testing.redis_server import RedisServer
 
 #: An rpm no benchmark reaches: the limiter is asked on every call and never refuses.
 HIGH_RPM = 1_000_000_000
 #: No persistence (nothing written to disk while it runs), in a directory of its own.
-PRIVATE = ("--save", "", "--appendonly", "no", "--dir")
 #: Seconds a Redis operation may take here (see :func:`registry`).
 TIMEOUT = 2.0
 CONTENDERS = (
@@ -46,55 +43,17 @@ CONTENDERS = (
 )
 
 
-class RedisProcess:
-    """A redis-server on a free port of 127.0.0.1, no persistence, killed by :meth:`stop`."""
+class RedisProcess(RedisServer):
+    """A started redis-server in a temporary directory, removed by :meth:`stop`."""
 
     def __init__(self, binary: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"redis://127.0.0.1:{self.port}/0"
         self._directory = tempfile.TemporaryDirectory()
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                *PRIVATE,
-                self._directory.name,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("redis-server did not start in 10 s")
-
-    @staticmethod
-    def binary() -> str | None:
-        """Where redis-server is, or ``None``."""
-        return shutil.which("redis-server")
-
-    def cpu_seconds(self) -> float:
-        """The server's CPU time so far (user + system), from /proc."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        super().__init__(Path(self._directory.name))
+        self.start()
 
     def stop(self) -> None:
         """Kill the server and remove its directory."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        super().stop()
         self._directory.cleanup()
 
 
