@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from hypotez_providers.testing.server import free_port
 
 BENCH = Path(__file__).resolve().parent
 #: The model the whole-answer workloads ask for, and the one routed to the long stream.
@@ -38,13 +39,6 @@ class Server:
     def pids(self) -> list[int]:
         """The process and its children (gunicorn's workers, uvicorn's)."""
         return [self.process.pid, *_children(self.process.pid)]
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def quiet_environ(home: Path, **extra: str) -> dict[str, str]:

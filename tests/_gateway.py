@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from hypotez_providers.testing.server import free_port
+
 
 @dataclass
 class Gateway:
@@ -24,12 +25,6 @@ class Gateway:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_environ(tmp: Path, **extra: str) -> dict[str, str]:

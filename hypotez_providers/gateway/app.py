@@ -24,6 +24,7 @@ from .call import GatewayCall
 from .dialects import ANTHROPIC, OPENAI, Dialect
 from .failures import Failure, Refused, failure_for
 from .openai_wire import encode as _encode
+from .openai_wire import models_body
 from .relay import Relay
 from .settings import GatewaySettings
 
@@ -137,7 +138,7 @@ class GatewayApp:
             if model not in seen and (allowed is None or model in allowed):
                 seen.add(model)
                 listed.append((model, owner))
-        return _json(start_response, 200, OPENAI.models(listed))
+        return _json(start_response, 200, models_body(listed))
 
     def _health(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return _json(start_response, 200, {"status": "ok"})

@@ -7,7 +7,7 @@ two there are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,7 +42,6 @@ class Dialect:
     whole: Callable[[Completion, GatewayCall], dict[str, Any]]
     streamer: Callable[[GatewayCall], Encoder]
     error: Callable[[Failure], dict[str, Any]]
-    models: Callable[[Iterable[tuple[str, str]]], dict[str, Any]] = openai_wire.models_body
 
 
 def _openai_whole(completion: Completion, call: GatewayCall) -> dict[str, Any]:

@@ -66,29 +66,25 @@ class RedisLoadStats:
 
     def started(self, provider: str) -> None:
         """A request to ``provider`` is now in flight."""
-        key = self._key(provider, "busy")
-
-        def incr(client: Any) -> object:
-            pipe = client.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, BUSY_TTL)
-            return pipe.execute()
-
-        if self.connection.run(incr) is UNAVAILABLE:
+        if self._count(provider, 1) is UNAVAILABLE:
             self._memory.started(provider)
 
     def finished(self, provider: str) -> None:
         """A request to ``provider`` is no longer in flight."""
+        if self._count(provider, -1) is UNAVAILABLE:
+            self._memory.finished(provider)
+
+    def _count(self, provider: str, step: int) -> object:
+        """Add ``step`` to the provider's in-flight count, renewing its expiry; one round trip."""
         key = self._key(provider, "busy")
 
-        def decr(client: Any) -> object:
+        def add(client: Any) -> object:
             pipe = client.pipeline(transaction=False)
-            pipe.decr(key)
+            pipe.incrby(key, step)
             pipe.expire(key, BUSY_TTL)
             return pipe.execute()
 
-        if self.connection.run(decr) is UNAVAILABLE:
-            self._memory.finished(provider)
+        return self.connection.run(add)
 
     def measured(self, provider: str, latency: float) -> None:
         """A success after ``latency`` seconds (to the first chunk of a stream)."""

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .server import free_port
+
 
 class RedisServer:
     """One redis-server process: ``url``, ``port``, and ``start()``/``stop()``."""
 
     def __init__(self, directory: Path, *, arguments: tuple[str, ...] = ()) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self.directory = directory
         self.arguments = arguments
         self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -372,9 +372,13 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def closed_port_url() -> str:
-    """A base URL on 127.0.0.1 where nothing listens: connections to it are refused."""
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        return int(probe.getsockname()[1])
+
+
+def closed_port_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens: connections to it are refused."""
+    return f"http://127.0.0.1:{free_port()}"
