@@ -58,23 +58,25 @@ class Router:
         rng: random.Random | None = None,
     ) -> None:
         self.registry = registry
-        if stats is None:  # with a state URL, shared on the breaker's Redis connection
-            stats = shared_load_stats(registry.settings, registry.environ)
+        settings, environ = registry.settings, registry.environ
+        # With a [state] url (or HYPOTEZ_STATE_URL) the circuits, the rate limits and the
+        # balancing stats live on Redis, on one connection; else in this process's memory.
+        if breaker is None:
+            breaker = shared_breaker(settings, environ) or MemoryCircuitBreaker(
+                settings.health, clock=clock or time.time
+            )
+        self.breaker: CircuitBreaker = breaker
+        #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
+        if limiter is None:
+            limiter = shared_limiter(settings, environ) or MemoryRateLimiter()
+        self.limiter: RateLimiter = limiter
         #: In-flight counts and latencies read by load balancing and hedging.
-        self.stats: LoadStats = MemoryLoadStats() if stats is None else stats
+        if stats is None:
+            stats = shared_load_stats(settings, environ) or MemoryLoadStats()
+        self.stats: LoadStats = stats
         self._rng = rng or random.Random()
         #: Settings found to ask for no balancing and no hedge: calls under them skip both.
         self._plain: Settings | None = None
-        #: Holds the providers' ``rpm``/``tpm`` settings (:mod:`hypotez_providers.rate_limits`).
-        if limiter is None:  # with a state URL, on the breaker's Redis connection
-            limiter = shared_limiter(registry.settings, registry.environ)
-        self.limiter: RateLimiter = MemoryRateLimiter() if limiter is None else limiter
-        # With a [state] url (or HYPOTEZ_STATE_URL) the circuits are shared through Redis.
-        if breaker is None:
-            breaker = shared_breaker(registry.settings, registry.environ)
-        self.breaker: CircuitBreaker = breaker or MemoryCircuitBreaker(
-            registry.settings.health, clock=clock or time.time
-        )
         self._sleep = sleep
         self._clock = clock or time.monotonic
         self._plans: dict[tuple[object, ...], tuple[list[Candidate], list[Attempt]]] = {}
